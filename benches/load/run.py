@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Load benchmark: Sluice against nginx, side by side in one run on one machine.
+
+For each scenario (static 200, proxy to a keep-alive upstream) it alternates the two
+servers under test (A B A B ...), drives each with `sluice-load` pinned to the load CPU,
+and reads the server's CPU time from /proc over exactly the measured window. The figure
+that decides is server CPU microseconds per request; see README.md.
+
+Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "benches" / "load" / "out"
+RESULTS = OUT / "results.json"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+SERVERS = ("sluice", "nginx")  # A, B
+SCENARIOS = {"static": "/static", "proxy": "/proxy"}
+# Goals for sluice/nginx: CPU per request at most this; p99 no worse (ratio <= 1).
+CPU_GOALS = {"static": 0.75, "proxy": 0.85}
+P99_GOAL = 1.0
+
+# Marker lines sluice-load writes to stderr around the measured window.
+MARK_START = "sluice-load: measuring"
+MARK_END = "sluice-load: window end"
+
+STARTUP_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 3.0
+
+UPSTREAM_CONF = """\
+# Trivial keep-alive upstream both proxies forward to.
+master_process off;
+worker_processes 1;
+daemon off;
+pid {dir}/upstream.pid;
+error_log {dir}/upstream-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path {dir}/upstream-tmp;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+"""
+
+NGINX_CONF = """\
+# nginx under test: one process, pinned by the script.
+master_process off;
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    default_type text/plain;
+    # Steady-state keep-alive on both sides: no reconnect every 1000 requests (the default).
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path {dir}/nginx-tmp/body;
+    proxy_temp_path {dir}/nginx-tmp/proxy;
+    upstream load_upstream {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+        keepalive_requests 100000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location = /static {{ return 200 "ok"; }}
+        location /proxy {{
+            proxy_pass http://load_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+SLUICE_CONF = """\
+name: load
+listen: ["127.0.0.1:{port}"]
+shards: 1
+routes:
+  - path: /static
+    upstream: {{type: static, status: 200, body: "ok"}}
+  - path: /proxy
+    upstream: {{type: url, target: "http://127.0.0.1:{upstream_port}"}}
+"""
+
+
+class BenchError(Exception):
+    """A problem that ends the run with a message instead of a traceback."""
+
+
+@dataclass
+class Server:
+    """A process we started and must stop."""
+
+    name: str
+    proc: subprocess.Popen
+    port: int
+    log: Path
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the whole process (all threads), in seconds."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except FileNotFoundError as exc:
+            raise BenchError(f"{self.name} (pid {self.proc.pid}) is gone; see {self.log}") from exc
+        # The command name may contain spaces and parentheses; fields resume after the last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+        return (utime + stime) / CLK_TCK
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise BenchError(
+                f"{self.name} exited with status {self.proc.returncode}; log:\n{tail(self.log)}"
+            )
+
+
+@dataclass
+class Run:
+    """One measured window: one server, one scenario, one round."""
+
+    scenario: str
+    server: str
+    round: int
+    load: dict
+    cpu_s: float
+    upstream_cpu_s: float | None
+
+    @property
+    def cpu_us_per_req(self) -> float:
+        return self.cpu_s / self.load["requests"] * 1e6
+
+    @property
+    def busy(self) -> float:
+        return self.cpu_s / self.load["seconds"]
+
+    def as_json(self) -> dict:
+        out = {
+            "scenario": self.scenario,
+            "server": self.server,
+            "round": self.round,
+            "cpu_s": round(self.cpu_s, 3),
+            "cpu_us_per_req": round(self.cpu_us_per_req, 3),
+            "server_busy": round(self.busy, 3),
+            **self.load,
+        }
+        if self.upstream_cpu_s is not None:
+            out["upstream_cpu_us_per_req"] = round(
+                self.upstream_cpu_s / self.load["requests"] * 1e6, 3
+            )
+        return out
+
+
+@dataclass
+class Procs:
+    """Every child process, so one place can stop them all."""
+
+    children: list[subprocess.Popen] = field(default_factory=list)
+
+    def spawn(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        # A new session keeps Ctrl-C away from the children: the script stops them itself.
+        proc = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        self.children.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc in reversed(self.children):
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.children.clear()
+
+
+def main() -> int:
+    args = parse_args()
+    # SIGTERM takes the same clean-up path as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    OUT.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=OUT))
+    procs = Procs()
+    try:
+        return bench(args, workdir, procs)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        procs.stop_all()
+        if args.keep_workdir:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--server-cpu", type=int, default=0, help="CPU for the servers under test")
+    p.add_argument(
+        "--load-cpu", type=int, default=1, help="CPU for sluice-load and the upstream"
+    )
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    p.add_argument("--warmup", type=float, default=2.0, help="unrecorded seconds before each run")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=2, help="A B pairs per scenario")
+    p.add_argument(
+        "--sluice", type=Path, default=REPO / "target" / "release" / "sluice", help="sluice binary"
+    )
+    p.add_argument("--nginx", type=Path, default=None, help="nginx binary (default: from PATH)")
+    p.add_argument(
+        "--loadgen",
+        type=Path,
+        default=REPO / "target" / "release" / "sluice-load",
+        help="sluice-load binary",
+    )
+    p.add_argument(
+        "--loadgen-driver",
+        choices=("auto", "uring", "legacy"),
+        default="legacy",
+        help="sluice-load --driver; legacy (epoll) loads the server least, see README",
+    )
+    p.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated subset of sluice,nginx (ratios need both)",
+    )
+    p.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of static,proxy"
+    )
+    p.add_argument("--skip-build", action="store_true", help="do not run cargo build first")
+    p.add_argument(
+        "--keep-workdir", action="store_true", help="keep configs and logs under out/run-*"
+    )
+    args = p.parse_args()
+
+    args.servers = [s for s in SERVERS if s in args.servers.split(",")]
+    args.scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")]
+    if not args.servers or not args.scenarios:
+        p.error("--servers and --scenarios must name at least one known entry")
+    if args.server_cpu == args.load_cpu:
+        p.error("--server-cpu and --load-cpu must differ")
+    if args.rounds < 1 or args.connections < 1 or args.duration <= 0 or args.warmup < 0:
+        p.error("--rounds, --connections and --duration must be positive")
+    nginx = args.nginx or shutil.which("nginx") or "/usr/sbin/nginx"
+    args.nginx = Path(nginx)
+    return args
+
+
+def bench(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
+    if not args.skip_build:
+        build()
+    for path in [args.loadgen, args.nginx] + ([args.sluice] if "sluice" in args.servers else []):
+        if not os.access(path, os.X_OK):
+            raise BenchError(f"{path} is not an executable file")
+
+    upstream = start_upstream(args, workdir, procs)
+    servers: dict[str, Server] = {}
+    if "nginx" in args.servers:
+        servers["nginx"] = start_nginx(args, workdir, procs, upstream.port)
+    if "sluice" in args.servers:
+        servers["sluice"] = start_sluice(args, workdir, procs, upstream.port)
+    for server in servers.values():
+        for scenario in args.scenarios:
+            smoke_test(server, SCENARIOS[scenario])
+
+    print(
+        f"servers on CPU {args.server_cpu}, sluice-load (--driver {args.loadgen_driver}) and "
+        f"upstream on CPU {args.load_cpu}; {args.connections} connections, "
+        f"{args.warmup:g} s warmup + {args.duration:g} s window, {args.rounds} rounds\n"
+    )
+    runs: list[Run] = []
+    for scenario in args.scenarios:
+        for rnd in range(1, args.rounds + 1):
+            for name in args.servers:
+                run = measure(args, servers[name], upstream, scenario, rnd, workdir, procs)
+                runs.append(run)
+                print(
+                    f"  {scenario:<6} round {rnd} {name:<6} {run.load['rps']:>9.0f} req/s  "
+                    f"p99 {run.load['p99_us']:>6} µs  {run.cpu_us_per_req:6.2f} CPU µs/req  "
+                    f"busy {run.busy:4.0%}  errors {run.load['errors']}  "
+                    f"non-2xx {run.load['non_2xx']}",
+                    flush=True,
+                )
+
+    results = summarize(args, runs)
+    print()
+    print_tables(results)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{RESULTS.relative_to(REPO)}:")
+    print(json.dumps(results, indent=2))
+    return 1 if results["invalid_runs"] else 0
+
+
+def build() -> None:
+    cmd = ["cargo", "build", "--release", "-p", "sluice-shards", "-p", "sluice-benches"]
+    print("$ " + " ".join(cmd), flush=True)
+    if subprocess.run(cmd, cwd=REPO).returncode != 0:
+        raise BenchError("cargo build failed (use --skip-build with prebuilt binaries)")
+
+
+def start_upstream(args: argparse.Namespace, workdir: Path, procs: Procs) -> Server:
+    port = free_port()
+    (workdir / "upstream-tmp").mkdir()
+    conf = workdir / "upstream.conf"
+    conf.write_text(UPSTREAM_CONF.format(dir=workdir, port=port))
+    return start_nginx_process("upstream", args, conf, port, args.load_cpu, workdir, procs)
+
+
+def start_nginx(args: argparse.Namespace, workdir: Path, procs: Procs, upstream_port: int) -> Server:
+    port = free_port()
+    (workdir / "nginx-tmp").mkdir()
+    conf = workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, upstream_port=upstream_port))
+    return start_nginx_process("nginx", args, conf, port, args.server_cpu, workdir, procs)
+
+
+def start_nginx_process(
+    name: str,
+    args: argparse.Namespace,
+    conf: Path,
+    port: int,
+    cpu: int,
+    workdir: Path,
+    procs: Procs,
+) -> Server:
+    log = workdir / f"{name}.log"
+    # -e: the start-up error log, which otherwise goes to a system path before the config is read.
+    argv = ["taskset", "-c", str(cpu), str(args.nginx), "-p", str(workdir), "-c", str(conf),
+            "-e", str(workdir / f"{name}-startup.log")]
+    return start_server(name, argv, port, log, procs)
+
+
+def start_sluice(args: argparse.Namespace, workdir: Path, procs: Procs, upstream_port: int) -> Server:
+    port = free_port()
+    conf = workdir / "sluice.yaml"
+    conf.write_text(SLUICE_CONF.format(port=port, upstream_port=upstream_port))
+    # taskset as well as --cpus: every thread of the process (not only the shard) stays on
+    # the server CPU, as nginx's single process does.
+    cpu = str(args.server_cpu)
+    argv = ["taskset", "-c", cpu, str(args.sluice), "run", "--config", str(conf),
+            "--shards", "1", "--cpus", cpu]
+    return start_server("sluice", argv, port, workdir / "sluice.log", procs)
+
+
+def start_server(name: str, argv: list[str], port: int, log: Path, procs: Procs) -> Server:
+    with log.open("wb") as out:
+        # taskset execs the server, so the pid is the server's own.
+        proc = procs.spawn(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(name, proc, port, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        server.check_alive()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name} did not listen on {port}; log:\n{tail(log)}") from None
+            time.sleep(0.05)
+
+
+def smoke_test(server: Server, path: str) -> None:
+    """One request before measuring, so a misconfiguration fails early and clearly."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+    except OSError as exc:
+        raise BenchError(f"{server.name} GET {path}: {exc}; log:\n{tail(server.log)}") from exc
+    finally:
+        conn.close()
+    if resp.status != 200:
+        raise BenchError(f"{server.name} GET {path}: status {resp.status}, body {body[:200]!r}")
+
+
+def measure(
+    args: argparse.Namespace,
+    server: Server,
+    upstream: Server,
+    scenario: str,
+    rnd: int,
+    workdir: Path,
+    procs: Procs,
+) -> Run:
+    server.check_alive()
+    url = f"http://127.0.0.1:{server.port}{SCENARIOS[scenario]}"
+    argv = ["taskset", "-c", str(args.load_cpu), str(args.loadgen), "--url", url,
+            "--connections", str(args.connections), "--duration", f"{args.duration}s",
+            "--warmup", f"{args.warmup}s", "--driver", args.loadgen_driver, "--json"]
+    proc = procs.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    messages: list[str] = []
+    samples: dict[str, tuple[float, float]] = {}
+    # sluice-load prints a marker when the warmup ends and when the window closes; sampling
+    # there makes the CPU time and the counted requests cover the same interval.
+    for line in proc.stderr:
+        line = line.rstrip("\n")
+        if line == MARK_START:
+            samples["start"] = (server.cpu_seconds(), upstream.cpu_seconds())
+        elif line == MARK_END:
+            samples["end"] = (server.cpu_seconds(), upstream.cpu_seconds())
+        else:
+            messages.append(line)
+    stdout = proc.stdout.read()
+    proc.wait()
+    procs.children.remove(proc)
+    for message in messages:
+        print(f"    [{scenario} {server.name}] {message}", file=sys.stderr)
+    if proc.returncode != 0 or len(samples) != 2:
+        raise BenchError(
+            f"sluice-load against {server.name} {url} failed (status {proc.returncode}): "
+            + " | ".join(messages)
+        )
+    server.check_alive()
+    load = json.loads(stdout)
+    if load["requests"] == 0:
+        raise BenchError(f"no requests completed against {server.name} {url}")
+    cpu = samples["end"][0] - samples["start"][0]
+    upstream_cpu = samples["end"][1] - samples["start"][1] if scenario == "proxy" else None
+    return Run(scenario, server.name, rnd, load, cpu, upstream_cpu)
+
+
+def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
+    """Medians across rounds per scenario and server, and the sluice/nginx ratios."""
+    scenarios = {}
+    for scenario in args.scenarios:
+        per_server = {}
+        for name in args.servers:
+            mine = [r for r in runs if r.scenario == scenario and r.server == name]
+            med = lambda f: statistics.median(f(r) for r in mine)  # noqa: E731
+            row = {
+                "rps": round(med(lambda r: r.load["rps"])),
+                "p50_us": med(lambda r: r.load["p50_us"]),
+                "p99_us": med(lambda r: r.load["p99_us"]),
+                "p999_us": med(lambda r: r.load["p999_us"]),
+                "cpu_us_per_req": round(med(lambda r: r.cpu_us_per_req), 3),
+                "server_busy": round(med(lambda r: r.busy), 3),
+                "errors": sum(r.load["errors"] for r in mine),
+                "non_2xx": sum(r.load["non_2xx"] for r in mine),
+            }
+            if scenario == "proxy":
+                row["upstream_cpu_us_per_req"] = round(
+                    med(lambda r: r.upstream_cpu_s / r.load["requests"] * 1e6), 3
+                )
+            per_server[name] = row
+        entry: dict = {"servers": per_server}
+        if "sluice" in per_server and "nginx" in per_server:
+            s, n = per_server["sluice"], per_server["nginx"]
+            cpu_ratio = s["cpu_us_per_req"] / n["cpu_us_per_req"]
+            p99_ratio = s["p99_us"] / n["p99_us"]
+            entry["ratios"] = {
+                "cpu_per_req": round(cpu_ratio, 3),
+                "cpu_per_req_goal": CPU_GOALS[scenario],
+                "cpu_per_req_goal_met": cpu_ratio <= CPU_GOALS[scenario],
+                "p99": round(p99_ratio, 3),
+                "p99_goal": P99_GOAL,
+                "p99_goal_met": p99_ratio <= P99_GOAL,
+            }
+        scenarios[scenario] = entry
+    invalid = [
+        f"{r.scenario}/{r.server}/round {r.round}"
+        for r in runs
+        if r.load["errors"] or r.load["non_2xx"]
+    ]
+    return {
+        "statistic": "median across rounds (the mean of the two middle rounds when even)",
+        "config": {
+            "server_cpu": args.server_cpu,
+            "load_cpu": args.load_cpu,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "rounds": args.rounds,
+            "loadgen_driver": args.loadgen_driver,
+            "nginx": nginx_version(args.nginx),
+            "sluice": str(args.sluice) if "sluice" in args.servers else None,
+            "clk_tck": CLK_TCK,
+        },
+        "scenarios": scenarios,
+        "invalid_runs": invalid,
+        "runs": [r.as_json() for r in runs],
+    }
+
+
+def print_tables(results: dict) -> None:
+    rounds = results["config"]["rounds"]
+    for scenario, entry in results["scenarios"].items():
+        print(f"{scenario}: median of {rounds} rounds")
+        header = f"  {'server':<8}{'req/s':>10}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}"
+        header += f"{'CPU µs/req':>12}{'busy':>7}"
+        proxy = scenario == "proxy"
+        if proxy:
+            header += f"{'upstream µs/req':>17}"
+        print(header)
+        for name, row in entry["servers"].items():
+            line = (
+                f"  {name:<8}{row['rps']:>10}{row['p50_us']:>9g}{row['p99_us']:>9g}"
+                f"{row['p999_us']:>10g}{row['cpu_us_per_req']:>12.2f}{row['server_busy']:>7.0%}"
+            )
+            if proxy:
+                line += f"{row['upstream_cpu_us_per_req']:>17.2f}"
+            print(line)
+        ratios = entry.get("ratios")
+        if ratios:
+            met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+            print(
+                f"  sluice/nginx  CPU per request {ratios['cpu_per_req']:.2f} "
+                f"(goal <= {ratios['cpu_per_req_goal']:.2f}: {met(ratios['cpu_per_req_goal_met'])})"
+                f"   p99 {ratios['p99']:.2f} "
+                f"(goal <= {ratios['p99_goal']:.2f}: {met(ratios['p99_goal_met'])})"
+            )
+        print()
+    if results["invalid_runs"]:
+        print("WARNING: errors or non-2xx responses in: " + ", ".join(results["invalid_runs"]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nginx_version(nginx: Path) -> str:
+    out = subprocess.run([str(nginx), "-v"], capture_output=True, text=True)
+    return (out.stderr or out.stdout).strip().removeprefix("nginx version: ")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+//! The validated config model handed to the engine's compiler.
+//!
+//! Everything here has passed validation: CIDRs are parsed, regexes compiled, URLs split,
+//! durations converted. The engine never re-validates.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use regex::Regex;
+
+/// A whole config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `name`, required.
+    pub name: String,
+    /// `base_path`: prefix of every route, normalised to start with `/` and not end with `/`.
+    /// `None` when absent or `/`.
+    pub base_path: Option<String>,
+    /// `listen`: at least one address. Default `["127.0.0.1:8080"]`.
+    pub listen: Vec<SocketAddr>,
+    /// `shards`: default `auto`.
+    pub shards: ShardsSpec,
+    /// `request_id_header`, lower-cased. Default `x-request-id`.
+    pub request_id_header: String,
+    /// `shutdown_timeout`. Default 30s.
+    pub shutdown_timeout: Duration,
+    /// `limits`; every field has a default (see [`Limits::default`]).
+    pub limits: Limits,
+    /// Global `policies`, in file order. Default empty.
+    pub policies: Vec<PolicySpec>,
+    /// `routes`, required, at least one, in file order.
+    pub routes: Vec<RouteSpec>,
+}
+
+/// How many shards to run and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardsSpec {
+    /// One per available core.
+    Auto,
+    /// This many shards, pinned to CPUs 0..n (modulo available cores).
+    Count(usize),
+    /// One shard per listed CPU, e.g. from `"0-3,8"`.
+    Cpus(Vec<usize>),
+}
+
+/// `limits:`. Every value is greater than zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Default 16384.
+    pub max_header_bytes: usize,
+    /// Default 100 (at most 256).
+    pub max_headers: usize,
+    /// Default 10485760.
+    pub max_body_bytes: u64,
+    /// Default 10s.
+    pub header_timeout: Duration,
+    /// Default 60s.
+    pub idle_timeout: Duration,
+    /// Default 10000.
+    pub max_connections_per_shard: usize,
+}
+
+/// One entry of `routes:`.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    /// `path`, e.g. `/users/:id` or `/files/*`; starts with `/`.
+    pub path: String,
+    /// `methods`, upper-cased, each once; `None` means every method.
+    pub methods: Option<Vec<String>>,
+    /// The route's own `policies`, in file order; default empty.
+    pub policies: Vec<PolicySpec>,
+    /// `upstream`, required.
+    pub upstream: UpstreamSpec,
+    /// Field path of this route, e.g. `routes[2]`, for messages from later stages.
+    pub field_path: String,
+}
+
+/// `upstream:` of a route.
+#[derive(Debug, Clone)]
+pub enum UpstreamSpec {
+    /// Proxy to an HTTP server.
+    Url(UrlUpstream),
+    /// Answer with a fixed response.
+    Static(StaticUpstream),
+}
+
+/// `upstream: {type: url, ...}`.
+#[derive(Debug, Clone)]
+pub struct UrlUpstream {
+    /// `target`, required.
+    pub target: TargetUrl,
+    /// Whole-response deadline. Default 30s.
+    pub timeout: Duration,
+    /// Default 5s.
+    pub connect_timeout: Duration,
+    /// Headers set on the upstream request, in file order. Names as written (valid tokens),
+    /// values free of CR, LF and NUL.
+    pub headers: Vec<(String, String)>,
+    /// Default false.
+    pub preserve_host: bool,
+    /// Normalised like `base_path`; `None` when absent.
+    pub strip_prefix: Option<String>,
+}
+
+/// A parsed `scheme://host:port[/path-prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUrl {
+    /// `http` (only scheme supported until TLS lands).
+    pub scheme: String,
+    /// Host name (lower-cased) or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// Explicit port, or 80 for http.
+    pub port: u16,
+    /// Path prefix without a trailing `/`; empty when none.
+    pub path_prefix: String,
+}
+
+/// `upstream: {type: static, ...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticUpstream {
+    /// Default 200 (always 100..=599).
+    pub status: u16,
+    /// Response headers in file order, names as written. Default empty.
+    pub headers: Vec<(String, String)>,
+    /// Default empty.
+    pub body: String,
+}
+
+/// One policy entry, global or per route.
+#[derive(Debug, Clone)]
+pub struct PolicySpec {
+    /// `name`, default the type name; the merge key.
+    pub name: String,
+    /// `priority`, default per type (see [`PolicyKind::default_priority`]).
+    pub priority: i32,
+    /// `skip`; `None` when absent. When present it has at least one condition.
+    pub skip: Option<SkipSpec>,
+    /// `type` and the options that go with it.
+    pub kind: PolicyKind,
+    /// Field path of this entry, e.g. `routes[1].policies[0]`.
+    pub field_path: String,
+}
+
+/// `skip:` skips the policy when every given condition matches.
+#[derive(Debug, Clone, Default)]
+pub struct SkipSpec {
+    /// Any regex matching the path counts as a match (unanchored unless written with `^`/`$`).
+    pub paths: Vec<Regex>,
+    /// Upper-cased.
+    pub methods: Vec<String>,
+    /// Header name (lower-cased) and a regex its value must match.
+    pub headers: Vec<(String, Regex)>,
+}
+
+/// The typed options of each policy type.
+#[derive(Debug, Clone)]
+pub enum PolicyKind {
+    /// `ip-filter`.
+    IpFilter(IpFilterOptions),
+    /// `request-transform`: edits the request before it goes upstream.
+    RequestTransform(TransformOptions),
+    /// `response-transform`: edits the response before it goes downstream.
+    ResponseTransform(TransformOptions),
+    /// `mock`: answers without contacting the upstream.
+    Mock(MockOptions),
+}
+
+/// `type: ip-filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpFilterOptions {
+    /// `allow`; bare IPs become /32 or /128, host bits are cleared. Default empty; never
+    /// empty when `mode` is `Allow`.
+    pub allow: Vec<IpNet>,
+    /// `deny`, like `allow`. Default empty.
+    pub deny: Vec<IpNet>,
+    /// Default `deny`.
+    pub mode: IpFilterMode,
+    /// Take the client address a proxy in front forwarded (e.g. `X-Forwarded-For`) over the
+    /// peer address. Default false.
+    pub trust_forwarded: bool,
+}
+
+/// `mode:` of ip-filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFilterMode {
+    /// Everything passes except `deny` (an `allow` match overrides a `deny` match).
+    Deny,
+    /// Only `allow` passes (and `deny` still refuses inside it).
+    Allow,
+}
+
+/// `type: request-transform` / `response-transform`. At least one list is non-empty.
+/// Header names are valid tokens kept as written (compare them case-insensitively); values
+/// are free of CR, LF and NUL. Every list keeps file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransformOptions {
+    /// Replace (or add) these headers.
+    pub set_headers: Vec<(String, String)>,
+    /// Add these headers, keeping existing ones.
+    pub append_headers: Vec<(String, String)>,
+    /// Remove these headers.
+    pub remove_headers: Vec<String>,
+    /// `{from: to}` pairs.
+    pub rename_headers: Vec<(String, String)>,
+}
+
+/// `type: mock`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockOptions {
+    /// Default 200 (always 100..=599).
+    pub status: u16,
+    /// Response headers in file order, names as written. Default empty.
+    pub headers: Vec<(String, String)>,
+    /// Default empty.
+    pub body: String,
+    /// Default zero.
+    pub delay: std::time::Duration,
+}
+
+impl Default for Limits {
+    /// The defaults documented on each field.
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections_per_shard: 10_000,
+        }
+    }
+}

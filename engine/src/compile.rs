@@ -1,0 +1,245 @@
+//! The compiler: validated config -> immutable [`Snapshot`] of per-route programs.
+
+use std::net::ToSocketAddrs;
+
+use bytes::Bytes;
+use regex::RegexSet;
+use sluice_codec::{HeadLimits, Headers, Method};
+use sluice_config::{Config, PolicyKind, PolicySpec, RouteSpec, SkipSpec, UpstreamSpec};
+use sluice_policies::{HeaderTransform, IpFilter, Mock, Op, Skip};
+
+use crate::program::MAX_OPS;
+use crate::{OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream};
+
+/// A problem found while compiling (after validation), with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct CompileError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Compiles a validated config into a snapshot. Fails only on what validation cannot
+/// know: DNS resolution of upstream hosts and program size.
+pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
+    let mut errors = Vec::new();
+    let base = cfg.base_path.clone().unwrap_or_default();
+    let mut routes = Vec::with_capacity(cfg.routes.len());
+    let mut router = Router::default();
+    for (id, spec) in cfg.routes.iter().enumerate() {
+        match compile_route(id, spec, &cfg.policies, &base) {
+            Ok(route) => {
+                router.insert(&route.pattern, id);
+                routes.push(route);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Snapshot {
+        name: cfg.name.clone(),
+        listen: cfg.listen.clone(),
+        limits: RuntimeLimits {
+            head: HeadLimits {
+                max_head_bytes: cfg.limits.max_header_bytes,
+                max_headers: cfg.limits.max_headers,
+            },
+            max_body_bytes: cfg.limits.max_body_bytes,
+            header_timeout: cfg.limits.header_timeout,
+            idle_timeout: cfg.limits.idle_timeout,
+            max_connections_per_shard: cfg.limits.max_connections_per_shard,
+        },
+        request_id_header: Bytes::from(cfg.request_id_header.to_ascii_lowercase()),
+        shutdown_timeout: cfg.shutdown_timeout,
+        router,
+        routes,
+    })
+}
+
+fn compile_route(id: usize, spec: &RouteSpec, global: &[PolicySpec], base: &str) -> Result<Route, CompileError> {
+    let pattern = if spec.path == "/" && !base.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}{}", spec.path)
+    };
+    let params = spec
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix(':'))
+        .map(str::to_string)
+        .collect();
+    let methods = spec
+        .methods
+        .as_ref()
+        .map(|ms| ms.iter().map(|m| Method::from_bytes(m.as_bytes())).collect());
+    let upstream = compile_upstream(spec)?;
+    let mut program = compile_program(&merge_policies(global, &spec.policies));
+    if program.len() > MAX_OPS {
+        return Err(CompileError {
+            path: format!("{}.policies", spec.field_path),
+            message: format!("a route may run at most {MAX_OPS} policies"),
+        });
+    }
+    program.terminal = match &upstream {
+        Upstream::Url(u) => format!("proxy {}", u.display),
+        Upstream::Static(s) => format!("static {} body={}B", s.status, s.body.len()),
+    };
+    Ok(Route {
+        id,
+        pattern,
+        params,
+        methods,
+        base_path_len: base.len(),
+        program,
+        upstream,
+    })
+}
+
+/// Global policies then route policies, a route policy replacing the global one with the
+/// same name, then a stable sort by priority (ties keep this order).
+pub fn merge_policies<'a>(global: &'a [PolicySpec], route: &'a [PolicySpec]) -> Vec<&'a PolicySpec> {
+    let mut merged: Vec<&PolicySpec> = global
+        .iter()
+        .filter(|g| !route.iter().any(|r| r.name == g.name))
+        .collect();
+    merged.extend(route.iter());
+    merged.sort_by_key(|p| p.priority);
+    merged
+}
+
+fn compile_program(specs: &[&PolicySpec]) -> Program {
+    let mut p = Program::default();
+    for spec in specs {
+        let op = match &spec.kind {
+            PolicyKind::IpFilter(o) => {
+                p.ip_filters.push(IpFilter {
+                    allow: o.allow.clone(),
+                    deny: o.deny.clone(),
+                    allow_mode: o.mode == sluice_config::IpFilterMode::Allow,
+                    trust_forwarded: o.trust_forwarded,
+                });
+                Op::IpFilter((p.ip_filters.len() - 1) as u32)
+            }
+            PolicyKind::RequestTransform(o) => {
+                p.transforms.push(compile_transform(o));
+                Op::RequestTransform((p.transforms.len() - 1) as u32)
+            }
+            PolicyKind::ResponseTransform(o) => {
+                p.transforms.push(compile_transform(o));
+                Op::ResponseTransform((p.transforms.len() - 1) as u32)
+            }
+            PolicyKind::Mock(o) => {
+                p.mocks.push(Mock {
+                    status: o.status,
+                    headers: to_headers(&o.headers),
+                    body: Bytes::from(o.body.clone()),
+                    delay: o.delay,
+                });
+                Op::Mock((p.mocks.len() - 1) as u32)
+            }
+        };
+        p.push(OpEntry {
+            op,
+            name: spec.name.clone(),
+            priority: spec.priority,
+            skip: spec.skip.as_ref().map(compile_skip),
+        });
+    }
+    p
+}
+
+fn compile_transform(o: &sluice_config::TransformOptions) -> HeaderTransform {
+    let pairs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(n, v)| (Bytes::from(n.clone()), Bytes::from(v.clone())))
+            .collect()
+    };
+    HeaderTransform {
+        rename: o
+            .rename_headers
+            .iter()
+            .map(|(f, t)| (f.clone(), Bytes::from(t.clone())))
+            .collect(),
+        remove: o.remove_headers.clone(),
+        set: pairs(&o.set_headers),
+        append: pairs(&o.append_headers),
+    }
+}
+
+fn compile_skip(s: &SkipSpec) -> Skip {
+    let paths = if s.paths.is_empty() {
+        None
+    } else {
+        // Each regex already compiled during validation, so the set compiles too.
+        RegexSet::new(s.paths.iter().map(|r| r.as_str())).ok()
+    };
+    Skip {
+        paths,
+        methods: s.methods.clone(),
+        headers: s.headers.clone(),
+    }
+}
+
+fn to_headers(pairs: &[(String, String)]) -> Headers {
+    let mut h = Headers::with_capacity(pairs.len());
+    for (n, v) in pairs {
+        h.append(Bytes::from(n.clone()), Bytes::from(v.clone()));
+    }
+    h
+}
+
+fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
+    match &spec.upstream {
+        UpstreamSpec::Static(s) => Ok(Upstream::Static(StaticResponse {
+            status: s.status,
+            headers: to_headers(&s.headers),
+            body: Bytes::from(s.body.clone()),
+        })),
+        UpstreamSpec::Url(u) => {
+            let t = &u.target;
+            let addrs: Vec<_> = (t.host.as_str(), t.port)
+                .to_socket_addrs()
+                .map_err(|e| CompileError {
+                    path: format!("{}.upstream.target", spec.field_path),
+                    message: format!("cannot resolve {}: {e}", t.host),
+                })?
+                .collect();
+            if addrs.is_empty() {
+                return Err(CompileError {
+                    path: format!("{}.upstream.target", spec.field_path),
+                    message: format!("{} resolves to no address", t.host),
+                });
+            }
+            let host = if t.host.contains(':') {
+                format!("[{}]", t.host)
+            } else {
+                t.host.clone()
+            };
+            let authority = if t.port == 80 {
+                host.clone()
+            } else {
+                format!("{host}:{}", t.port)
+            };
+            Ok(Upstream::Url(UrlUpstream {
+                addrs,
+                display: format!("{}://{host}:{}{}", t.scheme, t.port, t.path_prefix),
+                authority: Bytes::from(authority),
+                path_prefix: t.path_prefix.clone(),
+                strip_prefix: u.strip_prefix.clone(),
+                timeout: u.timeout,
+                connect_timeout: u.connect_timeout,
+                headers: u
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (Bytes::from(n.to_ascii_lowercase()), Bytes::from(v.clone())))
+                    .collect(),
+                preserve_host: u.preserve_host,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

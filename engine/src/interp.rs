@@ -1,0 +1,78 @@
+//! The interpreter: one loop over the op array per phase.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use sluice_codec::{Headers, RequestHead};
+use sluice_policies::{Answer, Op, Reject};
+
+use crate::{Program, RequestContext};
+
+/// What the request phase decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// Every op passed: call the upstream.
+    Continue,
+    /// An op answered (e.g. mock): send this, skip the upstream.
+    Answer(Answer),
+    /// An op refused: send the JSON error.
+    Reject(Reject),
+}
+
+/// Runs the request phase forward, stopping at the first op that answers or refuses.
+/// Records in `ctx` which ops ran (for the response phase) and how long each took.
+pub fn run_request(program: &Program, req: &mut RequestHead, ctx: &mut RequestContext) -> Flow {
+    let path = std::str::from_utf8(&req.path).unwrap_or("");
+    for (i, entry) in program.ops.iter().enumerate() {
+        if let Some(skip) = &entry.skip {
+            if skip.matches(&req.method, path, &req.headers) {
+                continue;
+            }
+        }
+        let started = Instant::now();
+        ctx.executed |= 1u128 << i;
+        let flow = match entry.op {
+            Op::IpFilter(id) => {
+                let peer: IpAddr = ctx.client.ip();
+                match program.ip_filters[id as usize].on_request(peer, &req.headers) {
+                    Ok(()) => Flow::Continue,
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::RequestTransform(id) => {
+                program.transforms[id as usize].apply(&mut req.headers);
+                Flow::Continue
+            }
+            // Response-only op: nothing to do on the way in.
+            Op::ResponseTransform(_) => Flow::Continue,
+            Op::Mock(id) => Flow::Answer(program.mocks[id as usize].on_request()),
+        };
+        ctx.record_op_time(i, started.elapsed());
+        if !matches!(flow, Flow::Continue) {
+            return flow;
+        }
+    }
+    Flow::Continue
+}
+
+/// Runs the response phase in reverse over exactly the ops that ran in the request phase.
+pub fn run_response(program: &Program, status: u16, headers: &mut Headers, ctx: &mut RequestContext) {
+    let _ = status;
+    if ctx.executed == 0 {
+        return;
+    }
+    for (i, entry) in program.ops.iter().enumerate().rev() {
+        if ctx.executed & (1u128 << i) == 0 {
+            continue;
+        }
+        match entry.op {
+            Op::ResponseTransform(id) => {
+                let started = Instant::now();
+                program.transforms[id as usize].apply(headers);
+                ctx.record_op_time(i, started.elapsed());
+            }
+            // Request-only ops: nothing to do on the way out.
+            Op::IpFilter(_) | Op::RequestTransform(_) | Op::Mock(_) => {}
+        }
+    }
+}

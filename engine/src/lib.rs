@@ -1,0 +1,23 @@
+//! The Sluice engine: the router, the compiler from config to an immutable [`Snapshot`]
+//! of per-route programs, the interpreter that runs a program over a request, the
+//! request context, and the one function that turns errors into HTTP responses.
+//!
+//! No sockets here: the `shards` crate owns I/O and calls into this crate.
+#![forbid(unsafe_code)]
+
+pub mod compile;
+pub mod context;
+pub mod error;
+pub mod forward;
+pub mod interp;
+pub mod program;
+pub mod router;
+pub mod snapshot;
+
+pub use compile::{compile, CompileError};
+pub use context::{RequestContext, TraceContext};
+pub use error::{error_response, ErrorKind, LocalResponse};
+pub use interp::{run_request, run_response, Flow};
+pub use program::{OpEntry, Program};
+pub use router::{RouteMatch, Router};
+pub use snapshot::{Route, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream};

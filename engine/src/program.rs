@@ -1,0 +1,89 @@
+//! A route's compiled policy program: a flat op array plus per-kind tables.
+
+use std::fmt;
+
+use sluice_policies::{HeaderTransform, IpFilter, Mock, Op, Skip};
+
+/// Most ops one program may hold; the interpreter records which ran in a `u128`.
+pub const MAX_OPS: usize = 128;
+
+/// One op with what the interpreter needs around it.
+#[derive(Debug, Clone)]
+pub struct OpEntry {
+    pub op: Op,
+    /// Policy `name` (the merge key).
+    pub name: String,
+    pub priority: i32,
+    pub skip: Option<Skip>,
+}
+
+/// The read-only program of one route. Mutable per-shard state (buckets, caches) lives
+/// in the shard, keyed by route and op index, never in here.
+#[derive(Clone, Default)]
+pub struct Program {
+    pub ops: Vec<OpEntry>,
+    pub ip_filters: Vec<IpFilter>,
+    pub transforms: Vec<HeaderTransform>,
+    pub mocks: Vec<Mock>,
+    /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
+    pub terminal: String,
+}
+
+impl Program {
+    /// Appends an op; returns its index.
+    pub fn push(&mut self, entry: OpEntry) -> usize {
+        self.ops.push(entry);
+        self.ops.len() - 1
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the program has no ops (the request goes straight to the upstream).
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// An assembly-style listing, one op per line, as printed by `sluice check`.
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.ops.iter().enumerate() {
+            let (kind, arg) = match e.op {
+                Op::IpFilter(id) => {
+                    let t = &self.ip_filters[id as usize];
+                    let mode = if t.allow_mode { "allow" } else { "deny" };
+                    (
+                        "IPFILTER",
+                        format!("mode={mode} allow={} deny={}", t.allow.len(), t.deny.len()),
+                    )
+                }
+                Op::RequestTransform(id) => ("REQXFORM", transform_summary(&self.transforms[id as usize])),
+                Op::ResponseTransform(id) => ("RESXFORM", transform_summary(&self.transforms[id as usize])),
+                Op::Mock(id) => {
+                    let m = &self.mocks[id as usize];
+                    ("MOCK", format!("status={} body={}B delay={:?}", m.status, m.body.len(), m.delay))
+                }
+            };
+            let skip = if e.skip.is_some() { " skip?" } else { "" };
+            writeln!(
+                f,
+                "  {i:04}  {kind:<9} {:<20} prio={:<4} {arg}{skip}",
+                e.name, e.priority
+            )?;
+        }
+        writeln!(f, "  {:04}  {:<9} {}", self.ops.len(), "UPSTREAM", self.terminal)
+    }
+}
+
+fn transform_summary(t: &HeaderTransform) -> String {
+    format!(
+        "set={} append={} remove={} rename={}",
+        t.set.len(),
+        t.append.len(),
+        t.remove.len(),
+        t.rename.len()
+    )
+}

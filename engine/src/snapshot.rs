@@ -1,0 +1,97 @@
+//! The immutable snapshot a request runs against; swapped whole on reload.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_codec::{HeadLimits, Headers, Method};
+
+use crate::{Program, Router};
+
+/// Everything a request needs, compiled from one config file. Shards hold it behind one
+/// `ArcSwap`, so a reload is a single atomic pointer swap and in-flight requests finish
+/// on the snapshot they started with.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// `name` from the config.
+    pub name: String,
+    pub listen: Vec<SocketAddr>,
+    pub limits: RuntimeLimits,
+    /// Lower-cased request id header name.
+    pub request_id_header: Bytes,
+    pub shutdown_timeout: Duration,
+    pub router: Router,
+    pub routes: Vec<Route>,
+}
+
+/// Limits the connection loop enforces.
+#[derive(Debug, Clone)]
+pub struct RuntimeLimits {
+    pub head: HeadLimits,
+    pub max_body_bytes: u64,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections_per_shard: usize,
+}
+
+/// One compiled route.
+#[derive(Debug)]
+pub struct Route {
+    /// Index in `Snapshot::routes`.
+    pub id: usize,
+    /// Full pattern including `base_path`, e.g. `/api/users/:id`.
+    pub pattern: String,
+    /// Parameter names in path order.
+    pub params: Vec<String>,
+    /// `None` = every method. `HEAD` is accepted wherever `GET` is.
+    pub methods: Option<Vec<Method>>,
+    /// Bytes of `base_path` to drop from the path before forwarding.
+    pub base_path_len: usize,
+    pub program: Program,
+    pub upstream: Upstream,
+}
+
+impl Route {
+    /// Whether `method` may use this route.
+    pub fn allows(&self, method: &Method) -> bool {
+        match &self.methods {
+            None => true,
+            Some(list) => list
+                .iter()
+                .any(|m| m == method || (*method == Method::Head && *m == Method::Get)),
+        }
+    }
+}
+
+/// Where a route's requests go after the request phase.
+#[derive(Debug)]
+pub enum Upstream {
+    Url(UrlUpstream),
+    Static(StaticResponse),
+}
+
+/// A compiled `type: url` upstream.
+#[derive(Debug)]
+pub struct UrlUpstream {
+    /// Resolved at compile time (and again on every reload) so no request waits on DNS.
+    pub addrs: Vec<SocketAddr>,
+    /// `host[:port]` for the upstream `Host` header (port omitted when 80).
+    pub authority: Bytes,
+    /// Target path prefix without trailing `/`; may be empty.
+    pub path_prefix: String,
+    pub strip_prefix: Option<String>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub preserve_host: bool,
+    /// `http://host:port/prefix`, for listings and logs.
+    pub display: String,
+}
+
+/// A compiled `type: static` upstream.
+#[derive(Debug, Clone)]
+pub struct StaticResponse {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Bytes,
+}

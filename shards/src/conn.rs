@@ -1,0 +1,319 @@
+//! The downstream connection loop: read a head, route, run the program, answer or forward,
+//! repeat while the connection stays keep-alive. Pipelined requests are answered in order
+//! because each one is handled to completion before the next head is parsed.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use monoio::net::TcpStream;
+use sluice_codec::{parse_request_head, BodyFraming, ChunkedDecoder, ChunkedEvent, CodecError, Headers, Method, RequestHead, Version};
+use sluice_engine::forward::check_path;
+use sluice_engine::{error_response, run_request, run_response, ErrorKind, Flow, Program, RequestContext, RouteMatch, Snapshot, Upstream};
+
+use crate::io::{read_some, write_all, IoFail, READ_CHUNK};
+use crate::respond::{encode_head, ConnHeader, OutFraming};
+use crate::shard::Shard;
+use crate::watchdog::ConnSlot;
+
+/// Largest unread request body the gateway reads and discards to keep a connection open
+/// after answering locally; larger ones close the connection instead.
+const MAX_DRAIN_BYTES: u64 = 256 * 1024;
+
+/// One downstream connection's socket and buffers, reused across its requests.
+pub struct Downstream {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub rbuf: BytesMut,
+    pub wbuf: BytesMut,
+    pub slot: Rc<ConnSlot>,
+}
+
+/// Counts the connection as active for its whole life, even if its task is dropped.
+struct ActiveGuard<'a>(&'a Shard);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+enum HeadRead {
+    Head(RequestHead),
+    Closed,
+    Error(ErrorKind),
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, shard: Rc<Shard>) {
+    shard.active.set(shard.active.get() + 1);
+    let _active = ActiveGuard(&shard);
+    let guard = shard.watchdog.register();
+    let mut conn = Downstream {
+        stream,
+        peer,
+        rbuf: BytesMut::with_capacity(READ_CHUNK),
+        wbuf: BytesMut::with_capacity(4096),
+        slot: guard.slot.clone(),
+    };
+    let mut first = true;
+    loop {
+        let snap = shard.snapshot();
+        match read_head(&mut conn, &shard, &snap, first).await {
+            HeadRead::Head(req) => {
+                first = false;
+                if !handle(&mut conn, &shard, &snap, req).await || shard.shutting_down() {
+                    break;
+                }
+            }
+            HeadRead::Closed => break,
+            HeadRead::Error(kind) => {
+                let ctx = RequestContext::new(conn.peer, &Headers::default(), &snap.request_id_header);
+                let resp = error_response(&kind, &ctx.request_id);
+                let _ = send_local(&mut conn, &shard, &snap, &ctx, resp.status, &resp.headers, resp.body, false, ConnHeader::Close).await;
+                break;
+            }
+        }
+    }
+}
+
+fn codec_error(e: CodecError) -> ErrorKind {
+    match e {
+        CodecError::HeadTooLarge | CodecError::TooManyHeaders => ErrorKind::HeadersTooLarge,
+        other => ErrorKind::BadRequest(other.to_string().into()),
+    }
+}
+
+async fn read_head(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, first: bool) -> HeadRead {
+    let limits = &snap.limits;
+    // A new connection must send its first head within header_timeout; a keep-alive one
+    // may idle for idle_timeout, then has header_timeout from its first byte.
+    let mut head_deadline = first.then(|| shard.watchdog.now() + limits.header_timeout);
+    loop {
+        if !conn.rbuf.is_empty() {
+            match parse_request_head(&mut conn.rbuf, &limits.head) {
+                Ok(Some(head)) => return HeadRead::Head(head),
+                Ok(None) => {}
+                Err(e) => return HeadRead::Error(codec_error(e)),
+            }
+            head_deadline.get_or_insert_with(|| shard.watchdog.now() + limits.header_timeout);
+        }
+        let idle = conn.rbuf.is_empty();
+        if idle && shard.shutting_down() {
+            return HeadRead::Closed;
+        }
+        let deadline = head_deadline.unwrap_or_else(|| shard.watchdog.now() + limits.idle_timeout);
+        conn.slot.arm(deadline, idle);
+        match read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot).await {
+            Ok(_) => {}
+            Err(_) => return HeadRead::Closed,
+        }
+    }
+}
+
+/// Handles one request; returns whether the connection may serve another.
+async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, mut req: RequestHead) -> bool {
+    let mut ctx = RequestContext::new(conn.peer, &req.headers, &snap.request_id_header);
+    if let Err(e) = check_path(&req.path) {
+        return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
+    }
+    if let BodyFraming::Length(n) = req.framing {
+        if n > snap.limits.max_body_bytes {
+            return answer_error(conn, shard, snap, &req, &mut ctx, None, ErrorKind::PayloadTooLarge, true).await;
+        }
+    }
+    let Ok(path) = std::str::from_utf8(&req.path) else {
+        let e = ErrorKind::BadRequest("Request path is not valid UTF-8".into());
+        return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
+    };
+    let (route_id, params) = match snap.router.find(&snap.routes, &req.method, path) {
+        RouteMatch::Found { route, params } => (route, params),
+        RouteMatch::NotFound => {
+            return answer_error(conn, shard, snap, &req, &mut ctx, None, ErrorKind::NotFound, false).await;
+        }
+        RouteMatch::MethodNotAllowed(allow) => {
+            let e = ErrorKind::MethodNotAllowed(allow);
+            return answer_error(conn, shard, snap, &req, &mut ctx, None, e, false).await;
+        }
+    };
+    ctx.route = Some(route_id);
+    ctx.params = params;
+    let route = &snap.routes[route_id];
+    match run_request(&route.program, &mut req, &mut ctx) {
+        Flow::Continue => {}
+        Flow::Answer(answer) => {
+            if !answer.delay.is_zero() {
+                monoio::time::sleep(answer.delay).await;
+            }
+            return answer_local(conn, shard, snap, &req, &mut ctx, Some(&route.program), answer.status, answer.headers, answer.body).await;
+        }
+        Flow::Reject(r) => {
+            return answer_error(conn, shard, snap, &req, &mut ctx, Some(&route.program), ErrorKind::Rejected(r), false).await;
+        }
+    }
+    match &route.upstream {
+        Upstream::Static(s) => {
+            answer_local(conn, shard, snap, &req, &mut ctx, Some(&route.program), s.status, s.headers.clone(), s.body.clone()).await
+        }
+        Upstream::Url(up) => crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await,
+    }
+}
+
+/// Answers with a gateway error. `fatal` errors (malformed input) always close.
+#[allow(clippy::too_many_arguments)]
+pub async fn answer_error(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    req: &RequestHead,
+    ctx: &mut RequestContext,
+    program: Option<&Program>,
+    err: ErrorKind,
+    fatal: bool,
+) -> bool {
+    let resp = error_response(&err, &ctx.request_id);
+    let mut headers = resp.headers;
+    if let Some(p) = program {
+        // Response-phase ops that ran (e.g. response-transform) see errors too.
+        run_response(p, resp.status, &mut headers, ctx);
+    }
+    let keep = !fatal && can_continue(conn, shard, snap, req).await;
+    let conn_header = conn_header(req, keep);
+    send_local(conn, shard, snap, ctx, resp.status, &headers, resp.body, req.method == Method::Head, conn_header).await && keep
+}
+
+/// Answers locally (mock, static upstream) after running the response phase.
+#[allow(clippy::too_many_arguments)]
+async fn answer_local(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    req: &RequestHead,
+    ctx: &mut RequestContext,
+    program: Option<&Program>,
+    status: u16,
+    mut headers: Headers,
+    body: Bytes,
+) -> bool {
+    if let Some(p) = program {
+        run_response(p, status, &mut headers, ctx);
+    }
+    let keep = can_continue(conn, shard, snap, req).await;
+    let conn_header = conn_header(req, keep);
+    send_local(conn, shard, snap, ctx, status, &headers, body, req.method == Method::Head, conn_header).await && keep
+}
+
+/// Which `Connection` header the response needs.
+pub fn conn_header(req: &RequestHead, keep: bool) -> ConnHeader {
+    match (keep, req.version) {
+        (false, _) => ConnHeader::Close,
+        (true, Version::Http10) => ConnHeader::KeepAlive,
+        (true, Version::Http11) => ConnHeader::None,
+    }
+}
+
+/// Whether the connection can carry another request after a local answer: the client asked
+/// for keep-alive, the shard is not draining, and any request body was read and discarded.
+async fn can_continue(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, req: &RequestHead) -> bool {
+    if !req.keep_alive || shard.shutting_down() {
+        return false;
+    }
+    match req.framing {
+        BodyFraming::None => true,
+        // The client is waiting for 100 Continue and may never send the body.
+        _ if req.expect_continue => false,
+        BodyFraming::Length(n) if n > MAX_DRAIN_BYTES => false,
+        framing => discard_body(conn, shard, snap, framing).await,
+    }
+}
+
+async fn discard_body(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, framing: BodyFraming) -> bool {
+    let deadline = shard.watchdog.now() + snap.limits.header_timeout;
+    match framing {
+        BodyFraming::None => true,
+        BodyFraming::Length(n) => {
+            let mut left = n as usize;
+            loop {
+                let take = left.min(conn.rbuf.len());
+                let _ = conn.rbuf.split_to(take);
+                left -= take;
+                if left == 0 {
+                    return true;
+                }
+                conn.slot.arm(deadline, false);
+                if read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        BodyFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            let mut seen: u64 = 0;
+            loop {
+                match dec.decode(&mut conn.rbuf) {
+                    Ok(Some(ChunkedEvent::Data(d))) => {
+                        seen += d.len() as u64;
+                        if seen > MAX_DRAIN_BYTES {
+                            return false;
+                        }
+                    }
+                    Ok(Some(ChunkedEvent::End)) => return true,
+                    Ok(None) => {
+                        conn.slot.arm(deadline, false);
+                        if read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot).await.is_err() {
+                            return false;
+                        }
+                    }
+                    Err(_) => return false,
+                }
+            }
+        }
+    }
+}
+
+/// Writes a complete response whose body is in memory; returns false if the write failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_local(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    ctx: &RequestContext,
+    status: u16,
+    headers: &Headers,
+    body: Bytes,
+    head_only: bool,
+    conn_header: ConnHeader,
+) -> bool {
+    let framing = if matches!(status, 100..=199 | 204 | 304) {
+        OutFraming::NoBody
+    } else {
+        OutFraming::Length(body.len() as u64)
+    };
+    encode_head(&mut conn.wbuf, status, headers, framing, conn_header, Some((&snap.request_id_header, ctx)));
+    let big = !head_only && framing != OutFraming::NoBody && body.len() > SMALL_BODY;
+    if !head_only && framing != OutFraming::NoBody && !big {
+        conn.wbuf.extend_from_slice(&body);
+    }
+    conn.slot.arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
+    if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await.is_err() {
+        return false;
+    }
+    if big {
+        return crate::io::write_bytes(&mut conn.stream, body, &conn.slot).await.is_ok();
+    }
+    true
+}
+
+/// Bodies up to this size are copied behind the head so head and body leave in one write.
+pub const SMALL_BODY: usize = 16 * 1024;
+
+impl From<IoFail> for ErrorKind {
+    fn from(f: IoFail) -> Self {
+        match f {
+            IoFail::Timeout => ErrorKind::GatewayTimeout,
+            IoFail::Closed => ErrorKind::BadGateway("Upstream closed the connection".into()),
+            IoFail::Shutdown => ErrorKind::BadGateway("Gateway is shutting down".into()),
+            IoFail::Io(e) => ErrorKind::BadGateway(format!("Upstream I/O error: {e}").into()),
+        }
+    }
+}

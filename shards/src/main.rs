@@ -1,0 +1,5 @@
+//! The `sluice` binary.
+
+fn main() {
+    std::process::exit(sluice_shards::cli::main());
+}

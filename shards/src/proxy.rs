@@ -1,0 +1,389 @@
+//! Forwarding a request to a `url` upstream and streaming the response back.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use monoio::net::TcpStream;
+use sluice_codec::{
+    encode_chunk, encode_last_chunk, parse_response_head, BodyFraming, ChunkedDecoder, ChunkedEvent,
+    RequestHead, ResponseFraming, ResponseHead, Version,
+};
+use sluice_engine::forward::encode_upstream_head;
+use sluice_engine::{run_response, ErrorKind, RequestContext, Route, Snapshot, UrlUpstream};
+
+use crate::conn::{answer_error, conn_header, Downstream, SMALL_BODY};
+use crate::io::{read_some, write_all, write_bytes, IoFail};
+use crate::pool::UpstreamConn;
+use crate::respond::{encode_head, OutFraming};
+use crate::shard::Shard;
+
+/// Why sending the request body upstream stopped.
+enum BodyFail {
+    /// The client vanished or stalled: close without answering.
+    Downstream,
+    /// The client's chunked framing was invalid: 400.
+    Malformed,
+    /// The body passed `max_body_bytes`: 413.
+    TooLarge,
+    /// The upstream failed while receiving it.
+    Upstream(IoFail),
+}
+
+/// Why no usable response head arrived.
+enum ExchangeFail {
+    /// Worth one retry on a fresh connection (nothing came back from a reused one).
+    Stale,
+    Fatal(ErrorKind),
+    Body(BodyFail),
+}
+
+/// Forwards `req` to `up` and streams the answer to the client; returns whether the
+/// downstream connection may serve another request.
+pub async fn forward(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    route: &Route,
+    up: &UrlUpstream,
+    req: RequestHead,
+    ctx: &mut RequestContext,
+) -> bool {
+    let started = shard.watchdog.now();
+    let deadline = started + up.timeout;
+
+    let mut head = BytesMut::with_capacity(512);
+    encode_upstream_head(&req, route.base_path_len, up, ctx, &snap.request_id_header, &mut head);
+    // A small body already in the read buffer rides in the same write as the head and can
+    // be replayed on a retry.
+    let body_buffered = match req.framing {
+        BodyFraming::None => true,
+        BodyFraming::Length(n) if conn.rbuf.len() as u64 >= n && n as usize <= SMALL_BODY => {
+            head.put_slice(&conn.rbuf.split_to(n as usize));
+            true
+        }
+        _ => false,
+    };
+    let head = head.freeze();
+    let replayable = body_buffered && req.method.is_idempotent();
+
+    let mut fresh_only = false;
+    let (mut uc, resp, addr) = loop {
+        let (mut uc, addr, reused) = match checkout_or_connect(shard, up, fresh_only).await {
+            Ok(c) => c,
+            Err(e) => return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, !body_buffered).await,
+        };
+        match exchange(conn, shard, snap, &req, &mut uc, head.clone(), body_buffered, deadline).await {
+            Ok(resp) => break (uc, resp, addr),
+            Err(ExchangeFail::Stale) if reused && replayable => {
+                fresh_only = true;
+                continue;
+            }
+            Err(ExchangeFail::Stale) => {
+                let e = ErrorKind::BadGateway("Upstream closed the connection".into());
+                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, !body_buffered).await;
+            }
+            Err(ExchangeFail::Fatal(e)) => {
+                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, !body_buffered).await;
+            }
+            Err(ExchangeFail::Body(f)) => {
+                let e = match f {
+                    BodyFail::Downstream => return false,
+                    BodyFail::Malformed => ErrorKind::BadRequest("Malformed chunked request body".into()),
+                    BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
+                    BodyFail::Upstream(io) => io.into(),
+                };
+                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, true).await;
+            }
+        }
+    };
+
+    let mut headers = resp.headers;
+    run_response(&route.program, resp.status, &mut headers, ctx);
+    let client_10 = req.version == Version::Http10;
+    let (framing, must_close) = match resp.framing {
+        ResponseFraming::None => (OutFraming::NoBody, false),
+        ResponseFraming::Length(n) => (OutFraming::Length(n), false),
+        ResponseFraming::Chunked | ResponseFraming::Close if client_10 => (OutFraming::UntilClose, true),
+        ResponseFraming::Chunked | ResponseFraming::Close => (OutFraming::Chunked, false),
+    };
+    let keep = req.keep_alive && !must_close && !shard.shutting_down();
+    encode_head(&mut conn.wbuf, resp.status, &headers, framing, conn_header(&req, keep), Some((&snap.request_id_header, ctx)));
+
+    let body = stream_response(conn, shard, snap, up, &mut uc, resp.framing, framing).await;
+    match body {
+        Ok(()) => {
+            if resp.keep_alive && resp.framing != ResponseFraming::Close {
+                shard.pool.checkin(addr, uc, shard.watchdog.now());
+            }
+            keep
+        }
+        Err(_) => false,
+    }
+}
+
+async fn checkout_or_connect(
+    shard: &Shard,
+    up: &UrlUpstream,
+    fresh_only: bool,
+) -> Result<(UpstreamConn, SocketAddr, bool), ErrorKind> {
+    if !fresh_only {
+        for &addr in &up.addrs {
+            if let Some(c) = shard.pool.checkout(addr) {
+                return Ok((c, addr, true));
+            }
+        }
+    }
+    let mut last = ErrorKind::BadGateway("Upstream has no address".into());
+    for &addr in &up.addrs {
+        match monoio::time::timeout(up.connect_timeout, TcpStream::connect_addr(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok((UpstreamConn::new(stream), addr, false));
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%addr, error = %e, "upstream connect failed");
+                last = ErrorKind::BadGateway(format!("Upstream connection failed: {}", e.kind()).into());
+            }
+            Err(_) => {
+                tracing::debug!(%addr, "upstream connect timed out");
+                last = ErrorKind::BadGateway("Upstream connect timed out".into());
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Sends the head (and body) and reads the final response head.
+#[allow(clippy::too_many_arguments)]
+async fn exchange(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    req: &RequestHead,
+    uc: &mut UpstreamConn,
+    head: Bytes,
+    body_buffered: bool,
+    deadline: Instant,
+) -> Result<ResponseHead, ExchangeFail> {
+    conn.slot.arm(deadline, false);
+    if let Err(e) = write_bytes(&mut uc.stream, head, &conn.slot).await {
+        return Err(match e {
+            IoFail::Timeout => ExchangeFail::Fatal(ErrorKind::GatewayTimeout),
+            _ => ExchangeFail::Stale,
+        });
+    }
+    if !body_buffered {
+        if req.expect_continue && conn.rbuf.is_empty() {
+            conn.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            conn.slot.arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
+            if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await.is_err() {
+                return Err(ExchangeFail::Body(BodyFail::Downstream));
+            }
+        }
+        send_body(conn, shard, snap, uc, req.framing).await.map_err(ExchangeFail::Body)?;
+    }
+    let mut got_any = false;
+    loop {
+        if !uc.rbuf.is_empty() {
+            got_any = true;
+            match parse_response_head(&mut uc.rbuf, &snap.limits.head, &req.method) {
+                // 1xx interim answers (e.g. 100 Continue) are consumed here: the gateway
+                // already spoke for itself to the client.
+                Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => continue,
+                Ok(Some(h)) if h.status == 101 => {
+                    return Err(ExchangeFail::Fatal(ErrorKind::BadGateway(
+                        "Upstream switched protocols without an upgrade request".into(),
+                    )))
+                }
+                Ok(Some(h)) => return Ok(h),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ExchangeFail::Fatal(ErrorKind::BadGateway(
+                        format!("Invalid response from upstream: {e}").into(),
+                    )))
+                }
+            }
+        }
+        conn.slot.arm(deadline, false);
+        match read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await {
+            Ok(_) => {}
+            Err(IoFail::Timeout) => return Err(ExchangeFail::Fatal(ErrorKind::GatewayTimeout)),
+            Err(IoFail::Closed | IoFail::Io(_)) if !got_any => return Err(ExchangeFail::Stale),
+            Err(e) => return Err(ExchangeFail::Fatal(e.into())),
+        }
+    }
+}
+
+/// Streams the request body from the client to the upstream with bounded memory.
+async fn send_body(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    uc: &mut UpstreamConn,
+    framing: BodyFraming,
+) -> Result<(), BodyFail> {
+    let stall = snap.limits.idle_timeout;
+    match framing {
+        BodyFraming::None => Ok(()),
+        BodyFraming::Length(n) => {
+            let mut left = n;
+            loop {
+                let take = (conn.rbuf.len() as u64).min(left) as usize;
+                if take > 0 {
+                    let chunk = conn.rbuf.split_to(take).freeze();
+                    left -= take as u64;
+                    conn.slot.arm(shard.watchdog.now() + stall, false);
+                    write_bytes(&mut uc.stream, chunk, &conn.slot).await.map_err(BodyFail::Upstream)?;
+                }
+                if left == 0 {
+                    return Ok(());
+                }
+                conn.slot.arm(shard.watchdog.now() + stall, false);
+                read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot)
+                    .await
+                    .map_err(|_| BodyFail::Downstream)?;
+            }
+        }
+        BodyFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            let mut out = BytesMut::with_capacity(crate::io::READ_CHUNK + 32);
+            let mut total: u64 = 0;
+            loop {
+                let mut done = false;
+                loop {
+                    match dec.decode(&mut conn.rbuf) {
+                        Ok(Some(ChunkedEvent::Data(d))) => {
+                            total += d.len() as u64;
+                            if total > snap.limits.max_body_bytes {
+                                return Err(BodyFail::TooLarge);
+                            }
+                            encode_chunk(&d, &mut out);
+                        }
+                        Ok(Some(ChunkedEvent::End)) => {
+                            encode_last_chunk(&mut out);
+                            done = true;
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(_) => return Err(BodyFail::Malformed),
+                    }
+                }
+                if !out.is_empty() {
+                    conn.slot.arm(shard.watchdog.now() + stall, false);
+                    write_all(&mut uc.stream, &mut out, &conn.slot).await.map_err(BodyFail::Upstream)?;
+                }
+                if done {
+                    return Ok(());
+                }
+                conn.slot.arm(shard.watchdog.now() + stall, false);
+                read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot)
+                    .await
+                    .map_err(|_| BodyFail::Downstream)?;
+            }
+        }
+    }
+}
+
+/// Streams the response body to the client (the head is already in `conn.wbuf`).
+/// Each upstream read is flushed at once, so event streams are never held back.
+/// The upstream `timeout` bounds each wait for more body bytes, so a long stream
+/// lives as long as it keeps flowing.
+async fn stream_response(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    up: &UrlUpstream,
+    uc: &mut UpstreamConn,
+    from: ResponseFraming,
+    to: OutFraming,
+) -> Result<(), IoFail> {
+    let stall = up.timeout;
+    let client_stall = snap.limits.idle_timeout;
+    match from {
+        ResponseFraming::None => {
+            conn.slot.arm(shard.watchdog.now() + client_stall, false);
+            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await
+        }
+        ResponseFraming::Length(n) => {
+            let mut left = n;
+            let take = (uc.rbuf.len() as u64).min(left) as usize;
+            if take <= SMALL_BODY {
+                conn.wbuf.put_slice(&uc.rbuf.split_to(take));
+                left -= take as u64;
+            }
+            conn.slot.arm(shard.watchdog.now() + client_stall, false);
+            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
+            loop {
+                let take = (uc.rbuf.len() as u64).min(left) as usize;
+                if take > 0 {
+                    let chunk = uc.rbuf.split_to(take).freeze();
+                    left -= take as u64;
+                    conn.slot.arm(shard.watchdog.now() + client_stall, false);
+                    write_bytes(&mut conn.stream, chunk, &conn.slot).await?;
+                }
+                if left == 0 {
+                    return Ok(());
+                }
+                conn.slot.arm(shard.watchdog.now() + stall, false);
+                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
+            }
+        }
+        ResponseFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            loop {
+                let mut done = false;
+                loop {
+                    match dec.decode(&mut uc.rbuf) {
+                        Ok(Some(ChunkedEvent::Data(d))) => put_body(&mut conn.wbuf, &d, to),
+                        Ok(Some(ChunkedEvent::End)) => {
+                            if to == OutFraming::Chunked {
+                                encode_last_chunk(&mut conn.wbuf);
+                            }
+                            done = true;
+                            break;
+                        }
+                        Ok(None) => break,
+                        Err(_) => return Err(IoFail::Closed),
+                    }
+                }
+                conn.slot.arm(shard.watchdog.now() + client_stall, false);
+                write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
+                if done {
+                    return Ok(());
+                }
+                conn.slot.arm(shard.watchdog.now() + stall, false);
+                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
+            }
+        }
+        ResponseFraming::Close => loop {
+            if !uc.rbuf.is_empty() {
+                let data = uc.rbuf.split();
+                put_body(&mut conn.wbuf, &data, to);
+            }
+            conn.slot.arm(shard.watchdog.now() + client_stall, false);
+            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
+            conn.slot.arm(shard.watchdog.now() + stall, false);
+            match read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await {
+                Ok(_) => {}
+                Err(IoFail::Closed) => {
+                    if to == OutFraming::Chunked {
+                        encode_last_chunk(&mut conn.wbuf);
+                    }
+                    conn.slot.arm(shard.watchdog.now() + client_stall, false);
+                    return write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await;
+                }
+                Err(e) => return Err(e),
+            }
+        },
+    }
+}
+
+fn put_body(dst: &mut BytesMut, data: &[u8], to: OutFraming) {
+    if to == OutFraming::Chunked {
+        encode_chunk(data, dst);
+    } else {
+        dst.put_slice(data);
+    }
+}
+

@@ -1,0 +1,156 @@
+//! Start-up, signals, reload and shutdown: the main thread's whole job.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::Sender;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use sluice_config::ShardsSpec;
+use sluice_engine::Snapshot;
+
+use crate::shard::{shard_main, Shard, ShardMsg};
+
+/// What `sluice run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// `--shards`: overrides the file's `shards`.
+    pub shards: Option<usize>,
+    /// `--cpus`: overrides the file's CPU list.
+    pub cpus: Option<Vec<usize>>,
+}
+
+/// Loads, validates and compiles a config file, rendering every error as
+/// `FILE: field.path: message` lines.
+pub fn load_snapshot(path: &Path) -> Result<(sluice_config::Config, Snapshot), Vec<String>> {
+    let cfg = sluice_config::load_file(path).map_err(|e| e.to_string().lines().map(str::to_string).collect::<Vec<_>>())?;
+    let snap = sluice_engine::compile(&cfg).map_err(|errs| {
+        errs.into_iter()
+            .map(|e| format!("{}: {}: {}", path.display(), e.path, e.message))
+            .collect::<Vec<_>>()
+    })?;
+    Ok((cfg, snap))
+}
+
+/// CPUs to pin shards to, from the file and the CLI overrides.
+fn shard_cpus(spec: &ShardsSpec, opts: &RunOptions) -> Vec<usize> {
+    let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let list = match (&opts.cpus, spec) {
+        (Some(cpus), _) => cpus.clone(),
+        (None, ShardsSpec::Cpus(cpus)) => cpus.clone(),
+        (None, ShardsSpec::Count(n)) => (0..*n).map(|i| i % available).collect(),
+        (None, ShardsSpec::Auto) => (0..available).collect(),
+    };
+    match opts.shards {
+        Some(n) => (0..n.max(1)).map(|i| list[i % list.len().max(1)]).collect(),
+        None => list,
+    }
+}
+
+/// Runs the gateway until SIGTERM/SIGINT; returns the process exit code.
+pub fn run(opts: RunOptions) -> i32 {
+    let (cfg, snapshot) = match load_snapshot(&opts.config) {
+        Ok(x) => x,
+        Err(lines) => {
+            for l in lines {
+                eprintln!("{l}");
+            }
+            return 2;
+        }
+    };
+    let cpus = shard_cpus(&cfg.shards, &opts);
+    let n = cpus.len();
+
+    // Per shard, one listener per configured address.
+    let mut per_shard: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
+    for addr in &cfg.listen {
+        match crate::listener::bind_all(*addr, n) {
+            Ok((bound, listeners)) => {
+                tracing::info!(addr = %bound, shards = n, "listening");
+                for (i, l) in listeners.into_iter().enumerate() {
+                    per_shard[i].push(l);
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: listen: cannot bind {addr}: {e}", opts.config.display());
+                return 1;
+            }
+        }
+    }
+
+    let shutdown_timeout = snapshot.shutdown_timeout;
+    let snapshots = Arc::new(ArcSwap::from_pointee(snapshot));
+    let mut controls: Vec<Sender<ShardMsg>> = Vec::with_capacity(n);
+    let mut threads = Vec::with_capacity(n);
+    for (id, (cpu, listeners)) in cpus.iter().copied().zip(per_shard).enumerate() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        controls.push(tx);
+        let snapshots = snapshots.clone();
+        let spawned = std::thread::Builder::new().name(format!("sluice-shard-{id}")).spawn(move || {
+            if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
+                tracing::warn!(shard = id, cpu, error = %e, "cannot pin shard to its CPU");
+            }
+            let shard = std::rc::Rc::new(Shard::new(id, snapshots));
+            crate::runtime::block_on(
+                move || shard_main(shard, listeners, rx),
+                |driver| tracing::info!(shard = id, cpu, driver, "shard started"),
+            );
+        });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                eprintln!("cannot start shard {id}: {e}");
+                return 1;
+            }
+        }
+    }
+
+    let mut signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    let mut generation = 1u64;
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => reload(&opts.config, &cfg, &snapshots, &mut generation),
+            _ => {
+                tracing::info!(signal = sig, "shutting down: draining in-flight requests");
+                let deadline = Instant::now() + shutdown_timeout;
+                for c in &controls {
+                    let _ = c.send(ShardMsg::Shutdown { deadline });
+                }
+                break;
+            }
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!("stopped");
+    0
+}
+
+/// Re-reads the file; swaps the snapshot only if everything compiled.
+fn reload(path: &Path, running: &sluice_config::Config, snapshots: &ArcSwap<Snapshot>, generation: &mut u64) {
+    match load_snapshot(path) {
+        Ok((cfg, snap)) => {
+            if cfg.listen != running.listen || cfg.shards != running.shards {
+                tracing::warn!("listen and shards changes take effect only after a restart");
+            }
+            snapshots.store(Arc::new(snap));
+            *generation += 1;
+            tracing::info!(generation = *generation, routes = cfg.routes.len(), "config reloaded");
+        }
+        Err(lines) => {
+            for l in &lines {
+                tracing::error!(error = %l, "reload refused; the running config is unchanged");
+            }
+        }
+    }
+}

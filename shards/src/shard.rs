@@ -1,0 +1,166 @@
+//! One shard: its state, its accept loops and its housekeeping tick.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::Receiver;
+use monoio::net::TcpListener;
+use sluice_engine::{error_response, ErrorKind, Snapshot};
+
+use crate::pool::Pool;
+use crate::watchdog::{Watchdog, TICK};
+
+/// Control messages from the main thread.
+#[derive(Debug, Clone)]
+pub enum ShardMsg {
+    /// Stop accepting, finish in-flight requests, exit by `deadline`.
+    Shutdown { deadline: Instant },
+}
+
+/// Everything one shard owns. Lives in an `Rc` on the shard's thread only.
+pub struct Shard {
+    pub id: usize,
+    snapshots: Arc<ArcSwap<Snapshot>>,
+    /// The snapshot this shard last saw, so a request clones an `Rc` (a plain increment)
+    /// instead of the shared `Arc` (a contended atomic across shards).
+    cached: RefCell<Rc<Arc<Snapshot>>>,
+    pub watchdog: Watchdog,
+    pub pool: Pool,
+    pub active: Cell<usize>,
+    shutdown_at: Cell<Option<Instant>>,
+    shutdown_wakers: RefCell<Vec<Waker>>,
+}
+
+impl Shard {
+    /// A new shard reading snapshots from `snapshots`.
+    pub fn new(id: usize, snapshots: Arc<ArcSwap<Snapshot>>) -> Self {
+        let first = snapshots.load_full();
+        Self {
+            id,
+            snapshots,
+            cached: RefCell::new(Rc::new(first)),
+            watchdog: Watchdog::default(),
+            pool: Pool::default(),
+            active: Cell::new(0),
+            shutdown_at: Cell::new(None),
+            shutdown_wakers: RefCell::default(),
+        }
+    }
+
+    /// The current snapshot; a request keeps the one it started with.
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        let current = self.snapshots.load();
+        if !Arc::ptr_eq(&current, &self.cached.borrow()) {
+            *self.cached.borrow_mut() = Rc::new(Arc::clone(&current));
+        }
+        self.cached.borrow().clone()
+    }
+
+    /// True once shutdown began.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown_at.get().is_some()
+    }
+
+    fn begin_shutdown(&self, deadline: Instant) {
+        if self.shutdown_at.get().is_none() {
+            self.shutdown_at.set(Some(deadline));
+            for w in self.shutdown_wakers.borrow_mut().drain(..) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Resolves once shutdown begins.
+    async fn shutdown_signal(&self) {
+        std::future::poll_fn(|cx| {
+            if self.shutting_down() {
+                Poll::Ready(())
+            } else {
+                self.shutdown_wakers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// The shard's main future: accept on every listener, tick the watchdog, obey messages;
+/// returns when shutdown has drained (or timed out).
+pub async fn shard_main(shard: Rc<Shard>, listeners: Vec<std::net::TcpListener>, control: Receiver<ShardMsg>) {
+    for std_listener in listeners {
+        match TcpListener::from_std(std_listener) {
+            Ok(l) => {
+                monoio::spawn(accept_loop(l, shard.clone()));
+            }
+            Err(e) => tracing::error!(shard = shard.id, error = %e, "cannot register listener"),
+        }
+    }
+    let mut ticker = monoio::time::interval(TICK);
+    let mut ticks: u64 = 0;
+    loop {
+        ticker.tick().await;
+        ticks += 1;
+        shard.watchdog.tick(shard.shutting_down());
+        if ticks % 10 == 0 {
+            shard.pool.sweep(shard.watchdog.now());
+        }
+        while let Ok(msg) = control.try_recv() {
+            match msg {
+                ShardMsg::Shutdown { deadline } => shard.begin_shutdown(deadline),
+            }
+        }
+        if let Some(deadline) = shard.shutdown_at.get() {
+            if shard.active.get() == 0 {
+                tracing::debug!(shard = shard.id, "drained");
+                return;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    shard = shard.id,
+                    open = shard.active.get(),
+                    "shutdown_timeout reached; closing remaining connections"
+                );
+                return;
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shard: Rc<Shard>) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = shard.shutdown_signal() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let limit = shard.snapshot().limits.max_connections_per_shard;
+                if shard.active.get() >= limit {
+                    monoio::spawn(refuse_overloaded(stream));
+                    continue;
+                }
+                monoio::spawn(crate::conn::serve(stream, peer, shard.clone()));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(shard = shard.id, error = %e, "accept failed");
+                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn refuse_overloaded(mut stream: monoio::net::TcpStream) {
+    use monoio::io::AsyncWriteRentExt;
+    let id = sluice_engine::context::new_request_id();
+    let resp = error_response(&ErrorKind::Overloaded, &id);
+    let mut out = bytes::BytesMut::new();
+    crate::respond::encode_head(&mut out, resp.status, &resp.headers, crate::respond::OutFraming::Length(resp.body.len() as u64), crate::respond::ConnHeader::Close, None);
+    out.extend_from_slice(&resp.body);
+    let _ = stream.write_all(out).await;
+}

@@ -1,0 +1,182 @@
+//! The `sluice` binary under test.
+
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------
+// Gateway
+// ---------------------------------------------------------------------------------------
+
+/// A running `sluice run`, killed on drop. When the test panicked its stderr is printed.
+pub struct Gateway {
+    child: Child,
+    pub port: u16,
+    dir: TempDir,
+    config_path: PathBuf,
+    template: String,
+}
+
+impl Gateway {
+    /// Starts the gateway on `name: test`, `listen: ["127.0.0.1:$PORT"]` followed by
+    /// `yaml` (dedented), and waits until it accepts TCP.
+    pub fn start(yaml: &str) -> Gateway {
+        Self::start_with_args(yaml, &[])
+    }
+
+    /// Like [`Gateway::start`] with extra arguments after `run --config FILE`.
+    pub fn start_with_args(yaml: &str, args: &[&str]) -> Gateway {
+        let template = format!("name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}", dedent(yaml));
+        for attempt in 0.. {
+            let port = free_port();
+            let dir = TempDir::new();
+            let config_path = dir.write("sluice.yaml", &template.replace("$PORT", &port.to_string()));
+            let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+            let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
+            let child = Command::new(SLUICE)
+                .arg("run")
+                .arg("--config")
+                .arg(&config_path)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                .spawn()
+                .expect("spawn sluice");
+            let mut gw = Gateway { child, port, dir, config_path, template: template.clone() };
+            match gw.wait_ready(Duration::from_secs(10)) {
+                Ok(()) => return gw,
+                // Another test may have taken the port in between: try another one.
+                Err(_) if attempt < 3 && gw.stderr().to_ascii_lowercase().contains("in use") => {
+                    continue
+                }
+                Err(why) => {
+                    let _ = gw.child.kill();
+                    panic!(
+                        "gateway not ready: {why}\n--- config ---\n{}--- stderr ---\n{}",
+                        fs::read_to_string(&gw.config_path).unwrap_or_default(),
+                        gw.stderr()
+                    );
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("exited early with {status}"));
+            }
+            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("port {} not accepting after {timeout:?}", self.port));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Everything the gateway wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) -> bool {
+        poll(timeout, || self.stderr().contains(needle))
+    }
+
+    /// Rewrites the config file with the same preamble (same port) and a new `yaml` body.
+    pub fn rewrite_config(&self, yaml: &str) {
+        let text = format!("name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}", dedent(yaml))
+            .replace("$PORT", &self.port.to_string());
+        self.dir.write("sluice.yaml", &text);
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Peak resident set size (`VmHWM`) in KiB.
+    pub fn vm_hwm_kib(&self) -> u64 {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// A fresh keep-alive connection.
+    pub fn connect(&self) -> Conn {
+        Conn::connect(self.addr())
+    }
+
+    /// One request on a fresh connection.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        self.connect().request(method, path, headers, body)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], b"")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            let stderr = self.stderr();
+            let lines: Vec<&str> = stderr.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!("--- gateway stderr (last {} lines) ---\n{}", tail.len(), tail.join("\n"));
+        }
+    }
+}
+
