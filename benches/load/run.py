@@ -305,7 +305,7 @@ def bench(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
     for scenario in args.scenarios:
         for rnd in range(1, args.rounds + 1):
             for name in args.servers:
-                run = measure(args, servers[name], upstream, scenario, rnd, workdir, procs)
+                run = measure(args, servers[name], upstream, scenario, rnd, procs)
                 runs.append(run)
                 print(
                     f"  {scenario:<6} round {rnd} {name:<6} {run.load['rps']:>9.0f} req/s  "
@@ -336,34 +336,33 @@ def start_upstream(args: argparse.Namespace, workdir: Path, procs: Procs) -> Ser
     (workdir / "upstream-tmp").mkdir()
     conf = workdir / "upstream.conf"
     conf.write_text(UPSTREAM_CONF.format(dir=workdir, port=port))
-    return start_nginx_process("upstream", args, conf, port, args.load_cpu, workdir, procs)
+    return start_nginx_process("upstream", args.nginx, conf, port, args.load_cpu, procs)
 
 
-def start_nginx(args: argparse.Namespace, workdir: Path, procs: Procs, upstream_port: int) -> Server:
+def start_nginx(
+    args: argparse.Namespace, workdir: Path, procs: Procs, upstream_port: int
+) -> Server:
     port = free_port()
     (workdir / "nginx-tmp").mkdir()
     conf = workdir / "nginx.conf"
     conf.write_text(NGINX_CONF.format(dir=workdir, port=port, upstream_port=upstream_port))
-    return start_nginx_process("nginx", args, conf, port, args.server_cpu, workdir, procs)
+    return start_nginx_process("nginx", args.nginx, conf, port, args.server_cpu, procs)
 
 
 def start_nginx_process(
-    name: str,
-    args: argparse.Namespace,
-    conf: Path,
-    port: int,
-    cpu: int,
-    workdir: Path,
-    procs: Procs,
+    name: str, nginx: Path, conf: Path, port: int, cpu: int, procs: Procs
 ) -> Server:
-    log = workdir / f"{name}.log"
-    # -e: the start-up error log, which otherwise goes to a system path before the config is read.
-    argv = ["taskset", "-c", str(cpu), str(args.nginx), "-p", str(workdir), "-c", str(conf),
+    workdir = conf.parent
+    # -e: the start-up error log, which otherwise goes to a system path before the config
+    # is read.
+    argv = ["taskset", "-c", str(cpu), str(nginx), "-p", str(workdir), "-c", str(conf),
             "-e", str(workdir / f"{name}-startup.log")]
-    return start_server(name, argv, port, log, procs)
+    return start_server(name, argv, port, workdir / f"{name}.log", procs)
 
 
-def start_sluice(args: argparse.Namespace, workdir: Path, procs: Procs, upstream_port: int) -> Server:
+def start_sluice(
+    args: argparse.Namespace, workdir: Path, procs: Procs, upstream_port: int
+) -> Server:
     port = free_port()
     conf = workdir / "sluice.yaml"
     conf.write_text(SLUICE_CONF.format(port=port, upstream_port=upstream_port))
@@ -413,7 +412,6 @@ def measure(
     upstream: Server,
     scenario: str,
     rnd: int,
-    workdir: Path,
     procs: Procs,
 ) -> Run:
     server.check_alive()
@@ -460,7 +458,10 @@ def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
         per_server = {}
         for name in args.servers:
             mine = [r for r in runs if r.scenario == scenario and r.server == name]
-            med = lambda f: statistics.median(f(r) for r in mine)  # noqa: E731
+
+            def med(metric, mine=mine):
+                return statistics.median(metric(r) for r in mine)
+
             row = {
                 "rps": round(med(lambda r: r.load["rps"])),
                 "p50_us": med(lambda r: r.load["p50_us"]),
@@ -535,16 +536,20 @@ def print_tables(results: dict) -> None:
             print(line)
         ratios = entry.get("ratios")
         if ratios:
-            met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
             print(
                 f"  sluice/nginx  CPU per request {ratios['cpu_per_req']:.2f} "
-                f"(goal <= {ratios['cpu_per_req_goal']:.2f}: {met(ratios['cpu_per_req_goal_met'])})"
-                f"   p99 {ratios['p99']:.2f} "
-                f"(goal <= {ratios['p99_goal']:.2f}: {met(ratios['p99_goal_met'])})"
+                f"(goal <= {ratios['cpu_per_req_goal']:.2f}: "
+                f"{verdict(ratios['cpu_per_req_goal_met'])})   "
+                f"p99 {ratios['p99']:.2f} "
+                f"(goal <= {ratios['p99_goal']:.2f}: {verdict(ratios['p99_goal_met'])})"
             )
         print()
     if results["invalid_runs"]:
         print("WARNING: errors or non-2xx responses in: " + ", ".join(results["invalid_runs"]))
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 def free_port() -> int:

@@ -25,7 +25,7 @@ enum Command {
         shards: Option<usize>,
         /// CPU list such as "0-3,8" (overrides the file's `shards`).
         #[arg(long, value_parser = parse_cpu_list)]
-        cpus: Option<Vec<usize>>,
+        cpus: Option<CpuList>,
     },
     /// Validate and compile a config file, then print each route's program.
     Check {
@@ -34,8 +34,12 @@ enum Command {
     },
 }
 
+/// A parsed `--cpus` value (a newtype so clap treats it as one value, not a list).
+#[derive(Debug, Clone)]
+struct CpuList(Vec<usize>);
+
 /// Parses `"0-3,8"` into `[0, 1, 2, 3, 8]`.
-fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+fn parse_cpu_list(s: &str) -> Result<CpuList, String> {
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
         let (lo, hi) = match part.split_once('-') {
@@ -52,7 +56,7 @@ fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
     if out.is_empty() {
         return Err("empty CPU list".into());
     }
-    Ok(out)
+    Ok(CpuList(out))
 }
 
 /// Entry point of the binary; returns the exit code.
@@ -60,7 +64,11 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Run { config, shards, cpus } => run(RunOptions { config, shards, cpus }),
+        Command::Run { config, shards, cpus } => run(RunOptions {
+            config,
+            shards,
+            cpus: cpus.map(|c| c.0),
+        }),
         Command::Check { config } => check(&config),
     }
 }
@@ -114,8 +122,8 @@ mod tests {
 
     #[test]
     fn cpu_lists() {
-        assert_eq!(parse_cpu_list("0-3,8").unwrap(), vec![0, 1, 2, 3, 8]);
-        assert_eq!(parse_cpu_list("1").unwrap(), vec![1]);
+        assert_eq!(parse_cpu_list("0-3,8").unwrap().0, vec![0, 1, 2, 3, 8]);
+        assert_eq!(parse_cpu_list("1").unwrap().0, vec![1]);
         assert!(parse_cpu_list("3-1").is_err());
         assert!(parse_cpu_list("a").is_err());
     }

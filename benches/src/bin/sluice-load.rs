@@ -338,6 +338,51 @@ impl ResponseParser {
     }
 }
 
+impl Target {
+    /// Parses `http://HOST[:PORT][/PATH]`, resolves the host and encodes the request.
+    fn new(url: &str, headers: &[String]) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(format!("URL has no host: {url}"));
+        }
+        let (host, port) = split_host_port(authority)?;
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))?;
+
+        let mut extra = String::new();
+        let mut host_header = None;
+        for header in headers {
+            let (name, value) = header
+                .split_once(':')
+                .ok_or_else(|| format!("header must be \"name: value\": {header:?}"))?;
+            let (name, value) = (name.trim(), value.trim());
+            if name.is_empty() || header.contains(['\r', '\n']) {
+                return Err(format!("invalid header: {header:?}"));
+            }
+            if name.eq_ignore_ascii_case("host") {
+                host_header = Some(value.to_owned());
+            } else {
+                extra.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        let host_header = host_header.unwrap_or_else(|| authority.to_owned());
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host_header}\r\n{extra}\r\n");
+        Ok(Self {
+            addr,
+            request: Rc::new(request.into_bytes()),
+        })
+    }
+}
+
 impl Shared {
     fn new(window: Window) -> Self {
         let histogram = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
@@ -604,7 +649,7 @@ async fn connection(shared: Rc<Shared>, target: Rc<Target>) {
     let mut buf = Vec::with_capacity(READ_BUF_BYTES);
     let mut parser = ResponseParser::new();
     'connect: while !shared.stopped(Instant::now()) {
-        let stream = match TcpStream::connect_addr(target.addr).await {
+        let mut stream = match TcpStream::connect_addr(target.addr).await {
             Ok(stream) => stream,
             Err(err) => {
                 shared.io_error("connect", &err);
@@ -614,7 +659,6 @@ async fn connection(shared: Rc<Shared>, target: Rc<Target>) {
         };
         // Requests are written whole, so Nagle would only add delay on a partial write.
         let _ = stream.set_nodelay(true);
-        let mut stream = stream;
         loop {
             let start = Instant::now();
             let (outcome, returned) =
@@ -689,51 +733,6 @@ async fn exchange(
             return (outcome, buf);
         }
         buf.drain(..consumed);
-    }
-}
-
-impl Target {
-    /// Parses `http://HOST[:PORT][/PATH]`, resolves the host and encodes the request.
-    fn new(url: &str, headers: &[String]) -> Result<Self, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("only http:// URLs are supported: {url}"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if authority.is_empty() {
-            return Err(format!("URL has no host: {url}"));
-        }
-        let (host, port) = split_host_port(authority)?;
-        let addr = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("{host} resolves to no address"))?;
-
-        let mut extra = String::new();
-        let mut host_header = None;
-        for header in headers {
-            let (name, value) = header
-                .split_once(':')
-                .ok_or_else(|| format!("header must be \"name: value\": {header:?}"))?;
-            let (name, value) = (name.trim(), value.trim());
-            if name.is_empty() || header.contains(['\r', '\n']) {
-                return Err(format!("invalid header: {header:?}"));
-            }
-            if name.eq_ignore_ascii_case("host") {
-                host_header = Some(value.to_owned());
-            } else {
-                extra.push_str(&format!("{name}: {value}\r\n"));
-            }
-        }
-        let host_header = host_header.unwrap_or_else(|| authority.to_owned());
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host_header}\r\n{extra}\r\n");
-        Ok(Self {
-            addr,
-            request: Rc::new(request.into_bytes()),
-        })
     }
 }
 
@@ -899,6 +898,10 @@ mod tests {
             (b"HTTP/1.1 200OK\r\n\r\n", ProtoError::StatusLine),
             (
                 b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+                ProtoError::HeaderLine,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nA: b\nB: c\r\n\r\n",
                 ProtoError::HeaderLine,
             ),
             (

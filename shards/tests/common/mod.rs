@@ -203,37 +203,70 @@ pub struct Traceparent {
 /// Parses a `traceparent` and asserts it is valid: version `00`, lower-case hex,
 /// non-zero trace id and parent id.
 pub fn traceparent(s: &str) -> Traceparent {
+    parse_traceparent(s).unwrap_or_else(|why| panic!("{why}"))
+}
+
+pub fn parse_traceparent(s: &str) -> Result<Traceparent, String> {
     let parts: Vec<&str> = s.split('-').collect();
     let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
-    assert_eq!(lens, [2, 32, 16, 2], "malformed traceparent {s:?}");
-    assert_eq!(parts[0], "00", "traceparent version in {s:?}");
     let lower_hex = |p: &str| p.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'));
-    assert!(parts.iter().all(|p| lower_hex(p)), "traceparent not lower-case hex: {s:?}");
-    assert!(parts[1].chars().any(|c| c != '0'), "all-zero trace id in {s:?}");
-    assert!(parts[2].chars().any(|c| c != '0'), "all-zero parent id in {s:?}");
-    Traceparent {
+    let non_zero = |p: &str| p.chars().any(|c| c != '0');
+    if lens != [2, 32, 16, 2] || parts[0] != "00" || !parts.iter().all(|p| lower_hex(p)) {
+        return Err(format!("malformed traceparent {s:?}"));
+    }
+    if !non_zero(parts[1]) || !non_zero(parts[2]) {
+        return Err(format!("all-zero id in traceparent {s:?}"));
+    }
+    Ok(Traceparent {
         trace_id: parts[1].to_string(),
         parent_id: parts[2].to_string(),
         flags: parts[3].to_string(),
-    }
+    })
 }
 
 /// Asserts a gateway-made error: status, `application/json`,
 /// `{"error":code,"message":"..","statusCode":status,"requestId":<the x-request-id header>}`,
 /// and a valid `traceparent`.
 pub fn assert_gateway_error(resp: &Response, status: u16, code: &str) {
-    assert_eq!(resp.status, status, "status of {resp}");
+    if let Err(why) = check_gateway_error(resp, status, code) {
+        panic!("{why}");
+    }
+}
+
+/// [`assert_gateway_error`] as a `Result`, for table-driven tests.
+pub fn check_gateway_error(resp: &Response, status: u16, code: &str) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("{what}, expected a {status} {code} error: {resp}"));
+    if resp.status != status {
+        return fail("wrong status");
+    }
     let ct = resp.header("content-type").unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "content-type {ct:?} of {resp}");
-    let json = resp.json();
-    assert_eq!(json["error"], code, "error code in {resp}");
-    assert_eq!(json["statusCode"], status, "statusCode in {resp}");
-    assert!(
-        json["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "message must be a non-empty string in {resp}"
-    );
-    let rid = resp.header("x-request-id").unwrap_or_else(|| panic!("no x-request-id on {resp}"));
-    assert_eq!(json["requestId"], rid, "requestId must equal the x-request-id header in {resp}");
-    traceparent(resp.header("traceparent").unwrap_or_else(|| panic!("no traceparent on {resp}")));
+    if !ct.starts_with("application/json") {
+        return fail("content-type is not application/json");
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&resp.body) else {
+        return fail("body is not JSON");
+    };
+    if json["error"] != code {
+        return fail("wrong error code");
+    }
+    if json["statusCode"] != status {
+        return fail("wrong statusCode");
+    }
+    if !json["message"].as_str().is_some_and(|m| !m.is_empty()) {
+        return fail("message is not a non-empty string");
+    }
+    let Some(rid) = resp.header("x-request-id") else {
+        return fail("no x-request-id header");
+    };
+    if json["requestId"] != rid {
+        return fail("requestId differs from the x-request-id header");
+    }
+    let Some(tp) = resp.header("traceparent") else {
+        return fail("no traceparent header");
+    };
+    if parse_traceparent(tp).is_err() {
+        return fail("invalid traceparent");
+    }
+    Ok(())
 }
 
