@@ -40,7 +40,9 @@ fn twenty_header_request() -> Vec<u8> {
 Content-Type: application/json\r\nContent-Length: 512\r\n"
         .to_vec();
     for i in 0..17 {
-        raw.extend_from_slice(format!("X-Forwarded-Header-{i}: value-{i}-0123456789abcdef\r\n").as_bytes());
+        raw.extend_from_slice(
+            format!("X-Forwarded-Header-{i}: value-{i}-0123456789abcdef\r\n").as_bytes(),
+        );
     }
     raw.extend_from_slice(b"\r\n");
     raw
@@ -55,7 +57,10 @@ fn heads(c: &mut Criterion) {
     let limits = HeadLimits::default();
     let twenty = twenty_header_request();
     let mut group = c.benchmark_group("parse_request_head");
-    for (name, raw) in [("browser_get_8_headers", BROWSER_GET), ("api_20_headers", &twenty[..])] {
+    for (name, raw) in [
+        ("browser_get_8_headers", BROWSER_GET),
+        ("api_20_headers", &twenty[..]),
+    ] {
         group.throughput(Throughput::Bytes(raw.len() as u64));
         group.bench_with_input(BenchmarkId::new("sluice", name), raw, |b, raw| {
             b.iter_batched(
@@ -64,9 +69,11 @@ fn heads(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        group.bench_with_input(BenchmarkId::new("baseline_find_end", name), raw, |b, raw| {
-            b.iter(|| find_head_end(black_box(raw)))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("baseline_find_end", name),
+            raw,
+            |b, raw| b.iter(|| find_head_end(black_box(raw))),
+        );
     }
     group.finish();
 
@@ -79,7 +86,9 @@ fn heads(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    group.bench_function("baseline_find_end", |b| b.iter(|| find_head_end(black_box(RESPONSE))));
+    group.bench_function("baseline_find_end", |b| {
+        b.iter(|| find_head_end(black_box(RESPONSE)))
+    });
     group.finish();
 }
 

@@ -41,6 +41,9 @@ P99_GOAL = 1.0
 MARK_START = "sluice-load: measuring"
 MARK_END = "sluice-load: window end"
 
+# A run is reported as disturbed when more than this share of the server CPU went elsewhere.
+DISTURBED_OTHER = 0.10
+
 STARTUP_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 3.0
 
@@ -151,6 +154,9 @@ class Run:
     load: dict
     cpu_s: float
     upstream_cpu_s: float | None
+    # Busy time of the server CPU (from /proc/stat) not spent in the server process: other
+    # tenants, and interrupt work not charged to the process. High values mean a disturbed run.
+    other_s: float
 
     @property
     def cpu_us_per_req(self) -> float:
@@ -160,6 +166,10 @@ class Run:
     def busy(self) -> float:
         return self.cpu_s / self.load["seconds"]
 
+    @property
+    def other(self) -> float:
+        return max(0.0, self.other_s / self.load["seconds"])
+
     def as_json(self) -> dict:
         out = {
             "scenario": self.scenario,
@@ -168,6 +178,7 @@ class Run:
             "cpu_s": round(self.cpu_s, 3),
             "cpu_us_per_req": round(self.cpu_us_per_req, 3),
             "server_busy": round(self.busy, 3),
+            "server_cpu_other": round(self.other, 3),
             **self.load,
         }
         if self.upstream_cpu_s is not None:
@@ -266,10 +277,13 @@ def parse_args() -> argparse.Namespace:
     )
     args = p.parse_args()
 
-    args.servers = [s for s in SERVERS if s in args.servers.split(",")]
-    args.scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")]
-    if not args.servers or not args.scenarios:
-        p.error("--servers and --scenarios must name at least one known entry")
+    for option, known in (("servers", SERVERS), ("scenarios", tuple(SCENARIOS))):
+        wanted = [w for w in getattr(args, option).split(",") if w]
+        unknown = sorted(set(wanted) - set(known))
+        if unknown or not wanted:
+            p.error(f"--{option} takes a comma-separated subset of {','.join(known)}")
+        # Keep the canonical order: sluice before nginx (A B), static before proxy.
+        setattr(args, option, [k for k in known if k in wanted])
     if args.server_cpu == args.load_cpu:
         p.error("--server-cpu and --load-cpu must differ")
     if args.rounds < 1 or args.connections < 1 or args.duration <= 0 or args.warmup < 0:
@@ -299,7 +313,7 @@ def bench(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
     print(
         f"servers on CPU {args.server_cpu}, sluice-load (--driver {args.loadgen_driver}) and "
         f"upstream on CPU {args.load_cpu}; {args.connections} connections, "
-        f"{args.warmup:g} s warmup + {args.duration:g} s window, {args.rounds} rounds\n"
+        f"{args.warmup:g} s warmup + {args.duration:g} s window, {plural(args.rounds, 'round')}\n"
     )
     runs: list[Run] = []
     for scenario in args.scenarios:
@@ -310,7 +324,7 @@ def bench(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
                 print(
                     f"  {scenario:<6} round {rnd} {name:<6} {run.load['rps']:>9.0f} req/s  "
                     f"p99 {run.load['p99_us']:>6} µs  {run.cpu_us_per_req:6.2f} CPU µs/req  "
-                    f"busy {run.busy:4.0%}  errors {run.load['errors']}  "
+                    f"busy {run.busy:4.0%}  other {run.other:4.0%}  errors {run.load['errors']}  "
                     f"non-2xx {run.load['non_2xx']}",
                     flush=True,
                 )
@@ -421,15 +435,19 @@ def measure(
             "--warmup", f"{args.warmup}s", "--driver", args.loadgen_driver, "--json"]
     proc = procs.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     messages: list[str] = []
-    samples: dict[str, tuple[float, float]] = {}
+    samples: dict[str, tuple[float, float, float]] = {}
+
+    def sample() -> tuple[float, float, float]:
+        return (server.cpu_seconds(), upstream.cpu_seconds(), cpu_busy_seconds(args.server_cpu))
+
     # sluice-load prints a marker when the warmup ends and when the window closes; sampling
     # there makes the CPU time and the counted requests cover the same interval.
     for line in proc.stderr:
         line = line.rstrip("\n")
         if line == MARK_START:
-            samples["start"] = (server.cpu_seconds(), upstream.cpu_seconds())
+            samples["start"] = sample()
         elif line == MARK_END:
-            samples["end"] = (server.cpu_seconds(), upstream.cpu_seconds())
+            samples["end"] = sample()
         else:
             messages.append(line)
     stdout = proc.stdout.read()
@@ -446,9 +464,16 @@ def measure(
     load = json.loads(stdout)
     if load["requests"] == 0:
         raise BenchError(f"no requests completed against {server.name} {url}")
-    cpu = samples["end"][0] - samples["start"][0]
-    upstream_cpu = samples["end"][1] - samples["start"][1] if scenario == "proxy" else None
-    return Run(scenario, server.name, rnd, load, cpu, upstream_cpu)
+    cpu, upstream_cpu, cpu_busy = (e - s for e, s in zip(samples["end"], samples["start"]))
+    return Run(
+        scenario,
+        server.name,
+        rnd,
+        load,
+        cpu,
+        upstream_cpu if scenario == "proxy" else None,
+        cpu_busy - cpu,
+    )
 
 
 def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
@@ -491,11 +516,8 @@ def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
                 "p99_goal_met": p99_ratio <= P99_GOAL,
             }
         scenarios[scenario] = entry
-    invalid = [
-        f"{r.scenario}/{r.server}/round {r.round}"
-        for r in runs
-        if r.load["errors"] or r.load["non_2xx"]
-    ]
+    invalid = [label(r) for r in runs if r.load["errors"] or r.load["non_2xx"]]
+    disturbed = [label(r) for r in runs if r.other > DISTURBED_OTHER]
     return {
         "statistic": "median across rounds (the mean of the two middle rounds when even)",
         "config": {
@@ -512,6 +534,7 @@ def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
         },
         "scenarios": scenarios,
         "invalid_runs": invalid,
+        "disturbed_runs": disturbed,
         "runs": [r.as_json() for r in runs],
     }
 
@@ -519,7 +542,7 @@ def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
 def print_tables(results: dict) -> None:
     rounds = results["config"]["rounds"]
     for scenario, entry in results["scenarios"].items():
-        print(f"{scenario}: median of {rounds} rounds")
+        print(f"{scenario}: median of {plural(rounds, 'round')}")
         header = f"  {'server':<8}{'req/s':>10}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}"
         header += f"{'CPU µs/req':>12}{'busy':>7}"
         proxy = scenario == "proxy"
@@ -546,6 +569,31 @@ def print_tables(results: dict) -> None:
         print()
     if results["invalid_runs"]:
         print("WARNING: errors or non-2xx responses in: " + ", ".join(results["invalid_runs"]))
+    if results["disturbed_runs"]:
+        print(
+            f"NOTE: more than {DISTURBED_OTHER:.0%} of the server CPU went to something else in: "
+            + ", ".join(results["disturbed_runs"])
+            + "; their req/s and latency say little, and CPU per request is inflated too"
+        )
+
+
+def label(run: Run) -> str:
+    return f"{run.scenario}/{run.server}/round {run.round}"
+
+
+def cpu_busy_seconds(cpu: int) -> float:
+    """Non-idle time of one CPU since boot, from /proc/stat, in seconds."""
+    prefix = f"cpu{cpu} "
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(prefix):
+            # user nice system idle iowait irq softirq steal (guest time is inside user)
+            ticks = [int(x) for x in line.split()[1:9]]
+            return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+    raise BenchError(f"cpu{cpu} is not in /proc/stat")
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def verdict(met: bool) -> str:

@@ -246,31 +246,79 @@ pub(crate) fn leading_empty_lines(window: &[u8]) -> Result<Option<usize>, CodecE
     }
 }
 
+/// Which kind of head an `httparse` error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadKind {
+    Request,
+    Response,
+}
+
 /// Turns an `httparse` error into the most specific [`CodecError`], looking at the bytes
 /// again only on this (rare) path so the happy path pays nothing for good messages.
-pub(crate) fn map_httparse_error(err: httparse::Error, window: &[u8]) -> CodecError {
+///
+/// The diagnosis reads only bytes httparse had already read when it failed, so the same
+/// bad head gives the same error however it was split across reads (the fuzz targets
+/// check exactly that).
+pub(crate) fn map_httparse_error(
+    err: httparse::Error,
+    window: &[u8],
+    kind: HeadKind,
+) -> CodecError {
     match err {
         httparse::Error::TooManyHeaders => CodecError::TooManyHeaders,
         httparse::Error::Version => CodecError::UnsupportedVersion,
         httparse::Error::HeaderValue => CodecError::InvalidHeaderValue,
-        httparse::Error::Status | httparse::Error::NewLine => {
-            if has_bare_cr(window) {
-                CodecError::InvalidLineEnding
-            } else {
-                CodecError::Malformed
-            }
-        }
+        httparse::Error::Status => diagnose_status_line(window),
+        httparse::Error::NewLine => match kind {
+            HeadKind::Request => diagnose_request_line_end(window),
+            // In a response, NewLine only comes from a CR at the start of a line (leading
+            // empty lines or the end of the headers) that is not followed by LF.
+            HeadKind::Response => CodecError::InvalidLineEnding,
+        },
         httparse::Error::Token => diagnose_request_line(window),
         httparse::Error::HeaderName => diagnose_header_name(window),
     }
 }
 
-/// True when some CR in `bytes` is followed by a byte other than LF.
-fn has_bare_cr(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\r' && bytes.get(i + 1).is_some_and(|&n| n != b'\n'))
+/// httparse says `NewLine` when the byte after the request line's version is not CR / LF,
+/// and for a CR not followed by LF at the start of a header line. `line` starts at the
+/// method; httparse has accepted `method SP target SP HTTP/1.x`, so the positions exist.
+fn diagnose_request_line_end(line: &[u8]) -> CodecError {
+    let after_method = line.iter().position(|&b| b == b' ').map(|i| i + 1);
+    let after_target = after_method.and_then(|start| {
+        line[start..]
+            .iter()
+            .position(|&b| b == b' ')
+            .map(|i| start + i)
+    });
+    match after_target.and_then(|sp| line.get(sp + 9)) {
+        // The request line ended in a bare CR, or it ended well and a later line did.
+        Some(b'\r' | b'\n') => CodecError::InvalidLineEnding,
+        _ => CodecError::Malformed,
+    }
+}
+
+/// httparse says `Status` for a bad status code, a bad byte after it or in the reason, and
+/// for a CR not followed by LF ending the status line. Walk the line the way httparse did.
+fn diagnose_status_line(window: &[u8]) -> CodecError {
+    let line = skip_empty_lines(window);
+    // "HTTP/1.x" SP and three digits were read; then SP reason, or the line end.
+    let Some(code) = line.get(9..12) else {
+        return CodecError::Malformed;
+    };
+    if !code.iter().all(u8::is_ascii_digit) {
+        return CodecError::Malformed;
+    }
+    let end_or_bad = match line.get(12) {
+        Some(b' ') => line[13..]
+            .iter()
+            .find(|&&b| !(b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)),
+        other => other,
+    };
+    match end_or_bad {
+        Some(b'\r') => CodecError::InvalidLineEnding,
+        _ => CodecError::Malformed,
+    }
 }
 
 /// httparse says `Token` for both a bad method and a bad target; tell them apart.
@@ -285,33 +333,24 @@ fn diagnose_request_line(window: &[u8]) -> CodecError {
     }
 }
 
-/// httparse says `HeaderName` for obs-fold, for whitespace before the colon and for a bad
-/// name byte. The first line (after the start line) matching one of those is the culprit,
-/// because httparse accepted every line before it.
+/// httparse says `HeaderName` for obs-fold, for whitespace after a name and for any other
+/// bad byte in or after a name. It accepted every line before the bad one, so the first
+/// line that is not `token ":"` is the culprit, and its first non-token byte (the one
+/// httparse stopped at) tells which.
 fn diagnose_header_name(window: &[u8]) -> CodecError {
     let after_start = skip_empty_lines(window);
     let Some(first_lf) = after_start.iter().position(|&b| b == b'\n') else {
         return CodecError::InvalidHeaderName;
     };
     for line in after_start[first_lf + 1..].split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        match line.first() {
-            None => break,
-            Some(b' ' | b'\t') => return CodecError::ObsFold,
-            Some(_) => {}
-        }
-        let colon = line.iter().position(|&b| b == b':');
-        let name = &line[..colon.unwrap_or(line.len())];
-        let trimmed = trim_ows(name);
-        if colon.is_some()
-            && trimmed.len() < name.len()
-            && !trimmed.is_empty()
-            && trimmed.iter().all(|&b| is_tchar(b))
-        {
-            return CodecError::SpaceBeforeColon;
-        }
-        if colon.is_none() || !name.iter().all(|&b| is_tchar(b)) {
-            return CodecError::InvalidHeaderName;
+        match line.iter().find(|&&b| !is_tchar(b)) {
+            // A line starting with whitespace continues the previous one.
+            Some(b' ' | b'\t') if !line.first().is_some_and(|&b| is_tchar(b)) => {
+                return CodecError::ObsFold
+            }
+            Some(b' ' | b'\t') => return CodecError::SpaceBeforeColon,
+            Some(b':') if line.first() != Some(&b':') => continue,
+            _ => return CodecError::InvalidHeaderName,
         }
     }
     CodecError::InvalidHeaderName

@@ -5,7 +5,9 @@ use bytes::Bytes;
 /// One header field. `name` keeps the case it arrived with; look-ups ignore case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The field name, as received.
     pub name: Bytes,
+    /// The field value, without surrounding whitespace.
     pub value: Bytes,
 }
 

@@ -7,21 +7,30 @@ use bytes::{Bytes, BytesMut};
 
 use crate::head::{
     build_headers, is_valid_authority, leading_empty_lines, map_httparse_error, parse_window,
-    HeadFacts, HeaderSpan, Span,
+    HeadFacts, HeadKind, HeaderSpan, Span,
 };
 use crate::{CodecError, HeadLimits, Headers, Parsed, MAX_HEADER_SLOTS};
 
 /// Request method. The common ones are variants so matching never compares strings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
+    /// `GET`.
     Get,
+    /// `HEAD`.
     Head,
+    /// `POST`.
     Post,
+    /// `PUT`.
     Put,
+    /// `DELETE`.
     Delete,
+    /// `CONNECT`.
     Connect,
+    /// `OPTIONS`.
     Options,
+    /// `TRACE`.
     Trace,
+    /// `PATCH`.
     Patch,
     /// Any other token, as sent.
     Other(Bytes),
@@ -30,7 +39,9 @@ pub enum Method {
 /// Protocol version of a head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
+    /// HTTP/1.0.
     Http10,
+    /// HTTP/1.1.
     Http11,
 }
 
@@ -48,13 +59,17 @@ pub enum BodyFraming {
 /// A parsed request head. Every `Bytes` is a slice of the head's buffer.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
+    /// The request method.
     pub method: Method,
     /// The path part of the target (starts with `/`, or is `*`), still percent-encoded.
     pub path: Bytes,
     /// The query string without the `?`, if any.
     pub query: Option<Bytes>,
+    /// The version from the request line.
     pub version: Version,
+    /// The header fields in wire order, values trimmed of surrounding whitespace.
     pub headers: Headers,
+    /// How the body that follows the head is framed.
     pub framing: BodyFraming,
     /// Whether the client wants the connection kept open after this exchange
     /// (HTTP/1.1 default unless `Connection: close`; HTTP/1.0 only with `keep-alive`).
@@ -161,9 +176,10 @@ impl Version {
 ///
 /// Returns `Ok(None)` when `buf` does not yet hold a complete head; `buf` is then left
 /// untouched and the caller reads more and calls again. On success the head's bytes (and
-/// up to [`MAX_LEADING_EMPTY_LINES`](crate::MAX_LEADING_EMPTY_LINES) empty lines before it) are split off the
-/// front of `buf`, which keeps the body or the next pipelined request, and every `Bytes`
-/// in the returned head is a slice of those frozen head bytes (no copies).
+/// up to [`MAX_LEADING_EMPTY_LINES`](crate::MAX_LEADING_EMPTY_LINES) empty lines before
+/// it) are split off the front of `buf`, which keeps the body or the next pipelined
+/// request, and every `Bytes` in the returned head is a slice of those frozen head bytes
+/// (no copies).
 ///
 /// Errors (with `buf` left untouched) when the head is larger than
 /// `limits.max_head_bytes` (whether complete or not), has more than `limits.max_headers`
@@ -230,7 +246,7 @@ fn analyze_request(
     let len = match req.parse_with_uninit_headers(start_line, &mut slots[..max_headers]) {
         Ok(httparse::Status::Complete(n)) => skip + n,
         Ok(httparse::Status::Partial) => return partial(),
-        Err(err) => return Err(map_httparse_error(err, start_line)),
+        Err(err) => return Err(map_httparse_error(err, start_line, HeadKind::Request)),
     };
     // Cannot trigger while the window is capped at the limit; kept so the contract does
     // not depend on how the window is chosen.
@@ -256,7 +272,8 @@ fn analyze_request(
     // through. Each line end sits at a known place, so check only those bytes rather than
     // scanning the whole head again: after "SP HTTP/1.x" on the request line, after the
     // trailing OWS of each value, and the final empty line.
-    if window.get(target_span.end() + 9) != Some(&b'\r') || window.get(len - 2) != Some(&b'\r') {
+    let last_cr = len.checked_sub(2).and_then(|i| window.get(i));
+    if window.get(target_span.end() + 9) != Some(&b'\r') || last_cr != Some(&b'\r') {
         return Err(CodecError::InvalidLineEnding);
     }
 

@@ -4,7 +4,9 @@ use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::head::{build_headers, map_httparse_error, parse_window, HeadFacts, HeaderSpan, Span};
+use crate::head::{
+    build_headers, map_httparse_error, parse_window, HeadFacts, HeadKind, HeaderSpan, Span,
+};
 use crate::{CodecError, HeadLimits, Headers, Method, Parsed, Version, MAX_HEADER_SLOTS};
 
 /// How the body after a response head is framed (RFC 9112 section 6.3).
@@ -23,10 +25,15 @@ pub enum ResponseFraming {
 /// A parsed response head. Every `Bytes` is a slice of the head's buffer.
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
+    /// The version from the status line.
     pub version: Version,
+    /// The status code, 100 to 999.
     pub status: u16,
+    /// The reason phrase; empty when none was sent or it held non-ASCII bytes.
     pub reason: Bytes,
+    /// The header fields in wire order, values trimmed of surrounding whitespace.
     pub headers: Headers,
+    /// How the body that follows the head is framed.
     pub framing: ResponseFraming,
     /// Whether the connection may carry another exchange after this response's body.
     pub keep_alive: bool,
@@ -105,7 +112,7 @@ fn analyze_response(
             return Err(CodecError::HeadTooLarge)
         }
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(err) => return Err(map_httparse_error(err, window)),
+        Err(err) => return Err(map_httparse_error(err, window, HeadKind::Response)),
     };
     if len > limits.max_head_bytes {
         return Err(CodecError::HeadTooLarge);

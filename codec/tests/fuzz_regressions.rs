@@ -8,10 +8,13 @@ use std::path::Path;
 #[path = "../../fuzz/src/lib.rs"]
 mod entry_points;
 
+/// One fuzz entry point: takes the raw input, panics on a bug.
+type EntryPoint = fn(&[u8]);
+
 #[test]
 fn replay_fuzz_regressions() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let targets: [(&str, fn(&[u8])); 3] = [
+    let targets: [(&str, EntryPoint); 3] = [
         ("parse_request_head", entry_points::parse_request_head),
         ("parse_response_head", entry_points::parse_response_head),
         ("decode_chunked", entry_points::decode_chunked),

@@ -28,7 +28,9 @@ pub fn parse_request_head(data: &[u8]) {
         let whole = feed_head(data, data.len(), |buf| {
             sluice_codec::parse_request_head(buf, &limits)
         });
-        let parts = feed_head(data, split, |buf| sluice_codec::parse_request_head(buf, &limits));
+        let parts = feed_head(data, split, |buf| {
+            sluice_codec::parse_request_head(buf, &limits)
+        });
         assert_eq!(summary(&whole), summary(&parts), "split at {split}");
         if let Ok(Some((head, used))) = &whole {
             check_request(head, &data[..*used], &limits);
@@ -71,14 +73,20 @@ pub fn decode_chunked(data: &[u8]) {
             encode_chunk(piece, &mut wire);
         }
         encode_last_chunk(&mut wire);
-        assert_eq!(decode_pieces(&[&wire]), Ok((body.clone(), true, Vec::new())));
+        assert_eq!(
+            decode_pieces(&[&wire]),
+            Ok((body.clone(), true, Vec::new()))
+        );
     }
 }
 
 /// The split point from the first two bytes, and the rest of the input.
 fn split_point(data: &[u8]) -> (usize, &[u8]) {
     match data {
-        [a, b, rest @ ..] => (usize::from(u16::from_le_bytes([*a, *b])) % (rest.len() + 1), rest),
+        [a, b, rest @ ..] => (
+            usize::from(u16::from_le_bytes([*a, *b])) % (rest.len() + 1),
+            rest,
+        ),
         _ => (0, data),
     }
 }
@@ -151,7 +159,10 @@ fn check_request(head: &RequestHead, raw: &[u8], limits: &HeadLimits) {
         }
         BodyFraming::Length(n) => {
             assert!(te == 0 && n > 0);
-            assert_eq!(content_lengths(&head.headers), vec![n; content_lengths(&head.headers).len()]);
+            assert_eq!(
+                content_lengths(&head.headers),
+                vec![n; content_lengths(&head.headers).len()]
+            );
         }
         BodyFraming::None => {
             assert_eq!(te, 0);
@@ -187,7 +198,10 @@ fn check_response(head: &ResponseHead, used: usize, limits: &HeadLimits, method:
     assert!(used <= limits.max_head_bytes);
     assert!(head.headers.len() <= limits.max_headers);
     assert!(head.status >= 100);
-    assert!(head.reason.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)));
+    assert!(head
+        .reason
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)));
     check_headers(&head.headers);
     let te = head.headers.get_all("transfer-encoding").count();
     let cl = head.headers.get_all("content-length").count();
@@ -219,15 +233,26 @@ fn check_response(head: &ResponseHead, used: usize, limits: &HeadLimits, method:
             other => panic!("re-encoded head did not parse: {other:?}"),
         };
         assert_eq!((again.status, &again.headers), (head.status, &head.headers));
-        assert_eq!((again.framing, again.keep_alive), (head.framing, head.keep_alive));
+        assert_eq!(
+            (again.framing, again.keep_alive),
+            (head.framing, head.keep_alive)
+        );
     }
 }
 
 /// Names are tokens; values hold no control bytes but HTAB and no edge whitespace.
 fn check_headers(headers: &Headers) {
     for h in headers {
-        assert!(sluice_codec::is_valid_header_name(&h.name), "name {:?}", h.name);
-        assert!(sluice_codec::is_valid_header_value(&h.value), "value {:?}", h.value);
+        assert!(
+            sluice_codec::is_valid_header_name(&h.name),
+            "name {:?}",
+            h.name
+        );
+        assert!(
+            sluice_codec::is_valid_header_value(&h.value),
+            "value {:?}",
+            h.value
+        );
     }
 }
 
@@ -239,7 +264,10 @@ fn content_lengths(headers: &Headers) -> Vec<u64> {
         .flat_map(|v| v.split(|&b| b == b','))
         .map(|e| {
             let digits = std::str::from_utf8(e).expect("accepted Content-Length is ASCII");
-            digits.trim_matches([' ', '\t']).parse().expect("accepted Content-Length is digits")
+            digits
+                .trim_matches([' ', '\t'])
+                .parse()
+                .expect("accepted Content-Length is digits")
         })
         .collect()
 }

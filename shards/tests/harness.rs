@@ -29,7 +29,9 @@ fn echo_reports_request_and_content_length_body() {
 fn echo_decodes_chunked_bodies_and_answers_expect() {
     let up = TestUpstream::new().start();
     let mut c = Conn::connect(([127, 0, 0, 1], up.port()).into());
-    c.send(b"PUT /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n");
+    c.send(
+        b"PUT /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n",
+    );
     assert_eq!(c.read_response("PUT").status, 100);
     c.send(b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n");
     let echo = c.read_final("PUT").echo();
@@ -39,8 +41,19 @@ fn echo_decodes_chunked_bodies_and_answers_expect() {
 #[test]
 fn canned_replies_are_framed_as_documented() {
     let up = TestUpstream::new()
-        .route("/chunked", Reply::Chunked { headers: vec![], chunks: vec![b"ab".to_vec(), b"cde".to_vec()] })
-        .route("/close", Reply::CloseDelimited { body: b"until close".to_vec() })
+        .route(
+            "/chunked",
+            Reply::Chunked {
+                headers: vec![],
+                chunks: vec![b"ab".to_vec(), b"cde".to_vec()],
+            },
+        )
+        .route(
+            "/close",
+            Reply::CloseDelimited {
+                body: b"until close".to_vec(),
+            },
+        )
         .route("/stream", Reply::Stream { len: 300_000 })
         .route("/204", Reply::text(204, ""))
         .start();
@@ -48,10 +61,17 @@ fn canned_replies_are_framed_as_documented() {
     let mut c = Conn::connect(addr);
     assert_eq!(c.request("GET", "/chunked", &[], b"").body, b"abcde");
     assert_eq!(c.request("GET", "/204", &[], b"").status, 204);
-    assert_eq!(c.request("HEAD", "/stream", &[], b"").header("content-length"), Some("300000"));
+    assert_eq!(
+        c.request("HEAD", "/stream", &[], b"")
+            .header("content-length"),
+        Some("300000")
+    );
     let body = c.request("GET", "/stream", &[], b"").body;
     assert_eq!(body.len(), 300_000);
-    assert!(body.iter().enumerate().all(|(i, b)| *b as u64 == i as u64 % PATTERN_PERIOD));
+    assert!(body
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b as u64 == i as u64 % PATTERN_PERIOD));
     let resp = c.request("GET", "/close", &[], b"");
     assert_eq!(resp.body, b"until close");
     assert_eq!(resp.header("x-harness-read-to-close"), Some("1"));
@@ -60,7 +80,9 @@ fn canned_replies_are_framed_as_documented() {
 
 #[test]
 fn idle_upstream_connections_are_closed_silently() {
-    let up = TestUpstream::new().close_idle_after(Duration::from_millis(100)).start();
+    let up = TestUpstream::new()
+        .close_idle_after(Duration::from_millis(100))
+        .start();
     let mut c = Conn::connect(([127, 0, 0, 1], up.port()).into());
     let resp = c.request("GET", "/", &[], b"");
     assert_eq!(resp.status, 200);
@@ -98,5 +120,8 @@ fn checksum_is_position_dependent_and_split_invariant() {
 
 #[test]
 fn dedent_keeps_relative_indentation() {
-    assert_eq!(dedent("\n    a:\n      - b\n    c: 1\n"), "a:\n  - b\nc: 1\n");
+    assert_eq!(
+        dedent("\n    a:\n      - b\n    c: 1\n"),
+        "a:\n  - b\nc: 1\n"
+    );
 }

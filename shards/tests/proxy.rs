@@ -38,8 +38,17 @@ fn start() -> (Upstream, Gateway) {
 #[test]
 fn forwards_method_path_query_and_body() {
     let (up, gw) = start();
-    let resp = gw.request("POST", "/users/42?x=1&y=%20z", &[("content-type", "text/plain")], b"hello");
-    assert_eq!(resp.header("content-type"), Some("application/json"), "upstream headers pass");
+    let resp = gw.request(
+        "POST",
+        "/users/42?x=1&y=%20z",
+        &[("content-type", "text/plain")],
+        b"hello",
+    );
+    assert_eq!(
+        resp.header("content-type"),
+        Some("application/json"),
+        "upstream headers pass"
+    );
     let echo = resp.echo();
     assert_eq!(echo.method, "POST");
     assert_eq!(echo.target, "/prefix/users/42?x=1&y=%20z");
@@ -67,18 +76,29 @@ fn base_path_and_strip_prefix_both_come_off() {
             upstream: {type: url, target: "http://127.0.0.1:$UP/v1", strip_prefix: /svc}
         "#,
     ));
-    assert_eq!(gw.get("/api/svc/items/9?all=1").echo().target, "/v1/items/9?all=1");
+    assert_eq!(
+        gw.get("/api/svc/items/9?all=1").echo().target,
+        "/v1/items/9?all=1"
+    );
 }
 
 #[test]
 fn host_and_forwarding_headers() {
     let (up, gw) = start();
-    let echo = gw.request("GET", "/users/1", &[("x-keep", "1")], b"").echo();
-    assert_eq!(echo.header("host"), Some(format!("127.0.0.1:{}", up.port()).as_str()));
+    let echo = gw
+        .request("GET", "/users/1", &[("x-keep", "1")], b"")
+        .echo();
+    assert_eq!(
+        echo.header("host"),
+        Some(format!("127.0.0.1:{}", up.port()).as_str())
+    );
     assert_eq!(echo.header_all("host").len(), 1);
     assert_eq!(echo.header_list("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(echo.header("x-forwarded-proto"), Some("http"));
-    assert_eq!(echo.header("x-forwarded-host"), Some(format!("127.0.0.1:{}", gw.port).as_str()));
+    assert_eq!(
+        echo.header("x-forwarded-host"),
+        Some(format!("127.0.0.1:{}", gw.port).as_str())
+    );
     assert_eq!(echo.header("x-extra"), Some("v"), "route upstream.headers");
     assert_eq!(echo.header("x-keep"), Some("1"), "end-to-end headers pass");
 }
@@ -86,8 +106,18 @@ fn host_and_forwarding_headers() {
 #[test]
 fn x_forwarded_for_is_appended_to() {
     let (_up, gw) = start();
-    let echo = gw.request("GET", "/users/1", &[("x-forwarded-for", "1.2.3.4, 5.6.7.8")], b"").echo();
-    assert_eq!(echo.header_list("x-forwarded-for"), ["1.2.3.4", "5.6.7.8", "127.0.0.1"]);
+    let echo = gw
+        .request(
+            "GET",
+            "/users/1",
+            &[("x-forwarded-for", "1.2.3.4, 5.6.7.8")],
+            b"",
+        )
+        .echo();
+    assert_eq!(
+        echo.header_list("x-forwarded-for"),
+        ["1.2.3.4", "5.6.7.8", "127.0.0.1"]
+    );
 }
 
 #[test]
@@ -96,13 +126,20 @@ fn client_host_goes_to_x_forwarded_host_or_is_preserved() {
     let mut c = gw.connect();
     c.send(b"GET /users/1 HTTP/1.1\r\nHost: example.test:8080\r\n\r\n");
     let echo = c.read_final("GET").echo();
-    assert_eq!(echo.header("host"), Some(format!("127.0.0.1:{}", up.port()).as_str()));
+    assert_eq!(
+        echo.header("host"),
+        Some(format!("127.0.0.1:{}", up.port()).as_str())
+    );
     assert_eq!(echo.header("x-forwarded-host"), Some("example.test:8080"));
 
     c.send(b"GET /keep-host/x HTTP/1.1\r\nHost: example.test:8080\r\n\r\n");
     let echo = c.read_final("GET").echo();
     assert_eq!(echo.target, "/keep-host/x");
-    assert_eq!(echo.header("host"), Some("example.test:8080"), "preserve_host");
+    assert_eq!(
+        echo.header("host"),
+        Some("example.test:8080"),
+        "preserve_host"
+    );
 }
 
 #[test]
@@ -135,7 +172,12 @@ fn hop_by_hop_headers_are_removed() {
         "upgrade",
         "x-custom-hop",
     ] {
-        assert_eq!(echo.header(name), None, "{name} must not reach the upstream: {:?}", echo.headers);
+        assert_eq!(
+            echo.header(name),
+            None,
+            "{name} must not reach the upstream: {:?}",
+            echo.headers
+        );
     }
     // The gateway may announce its own connection management, nothing of the client's.
     for value in echo.header_list("connection") {
@@ -179,24 +221,42 @@ fn missing_or_malformed_traceparent_starts_a_new_trace() {
         let resp = gw.request("GET", "/users/1", &headers, b"");
         let echo = resp.echo();
         let tp = traceparent(echo.header("traceparent").expect("traceparent to upstream"));
-        assert_ne!(tp.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736", "for {incoming:?}");
+        assert_ne!(
+            tp.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736",
+            "for {incoming:?}"
+        );
         let (_, response_tp) = resp.assert_ids();
-        assert_eq!(response_tp.trace_id, tp.trace_id, "response and upstream share the trace");
+        assert_eq!(
+            response_tp.trace_id, tp.trace_id,
+            "response and upstream share the trace"
+        );
         trace_ids.push(tp.trace_id);
     }
     let distinct: std::collections::HashSet<_> = trace_ids.iter().collect();
-    assert_eq!(distinct.len(), trace_ids.len(), "every new trace id is fresh: {trace_ids:?}");
+    assert_eq!(
+        distinct.len(),
+        trace_ids.len(),
+        "every new trace id is fresh: {trace_ids:?}"
+    );
 }
 
 #[test]
 fn request_id_is_generated_or_kept() {
     let (_up, gw) = start();
     let resp = gw.get("/users/1");
-    let sent = resp.echo().header("x-request-id").expect("request id to upstream").to_string();
+    let sent = resp
+        .echo()
+        .header("x-request-id")
+        .expect("request id to upstream")
+        .to_string();
     assert_uuid_v4(&sent);
     assert_eq!(resp.header("x-request-id"), Some(sent.as_str()));
     let other = gw.get("/users/1");
-    assert_ne!(other.header("x-request-id"), Some(sent.as_str()), "ids are per request");
+    assert_ne!(
+        other.header("x-request-id"),
+        Some(sent.as_str()),
+        "ids are per request"
+    );
 
     let resp = gw.request("GET", "/users/1", &[("x-request-id", "abc-123")], b"");
     assert_eq!(resp.echo().header_all("x-request-id"), ["abc-123"]);
@@ -215,7 +275,10 @@ fn request_id_header_name_is_configurable() {
         "#,
     ));
     let resp = gw.get("/p");
-    let rid = resp.header("x-correlation-id").expect("x-correlation-id on the response").to_string();
+    let rid = resp
+        .header("x-correlation-id")
+        .expect("x-correlation-id on the response")
+        .to_string();
     assert_uuid_v4(&rid);
     assert_eq!(resp.echo().header("x-correlation-id"), Some(rid.as_str()));
 
@@ -227,9 +290,14 @@ fn request_id_header_name_is_configurable() {
 
 #[test]
 fn upstream_status_headers_and_body_pass_through() {
-    let (_up, gw) = start_with(
-        TestUpstream::new().route("/canned/made", Reply::with_headers(201, &[("x-up", "1"), ("content-type", "text/plain")], "made")),
-    );
+    let (_up, gw) = start_with(TestUpstream::new().route(
+        "/canned/made",
+        Reply::with_headers(
+            201,
+            &[("x-up", "1"), ("content-type", "text/plain")],
+            "made",
+        ),
+    ));
     let resp = gw.get("/canned/made");
     assert_eq!(resp.status, 201, "{resp}");
     assert_eq!(resp.header("x-up"), Some("1"));
@@ -262,7 +330,8 @@ fn upstream_reset_is_502() {
 fn upstream_connect_timeout_is_502() {
     // A listener whose accept queue is full drops SYNs, so connecting hangs.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
     sock.listen(0).unwrap();
     let addr = sock.local_addr().unwrap().as_socket().unwrap();
     let fillers: Vec<TcpStream> = (0..2)
@@ -283,14 +352,20 @@ fn upstream_connect_timeout_is_502() {
     let resp = gw.get("/hole");
     let took = started.elapsed();
     assert_gateway_error(&resp, 502, "bad_gateway");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(4), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "took {took:?}"
+    );
     drop(fillers);
 }
 
 #[test]
 fn slow_upstream_is_504() {
     let up = TestUpstream::new()
-        .route("/slow", Reply::delayed(Duration::from_secs(3), Reply::text(200, "late")))
+        .route(
+            "/slow",
+            Reply::delayed(Duration::from_secs(3), Reply::text(200, "late")),
+        )
         .start();
     let gw = Gateway::start(&up.fill(
         r#"
@@ -303,7 +378,10 @@ fn slow_upstream_is_504() {
     let resp = gw.get("/slow");
     let took = started.elapsed();
     assert_gateway_error(&resp, 504, "gateway_timeout");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(2900), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2900),
+        "took {took:?}"
+    );
 }
 
 #[test]
@@ -332,7 +410,118 @@ fn get_on_a_pooled_connection_closed_by_the_upstream_is_retried() {
         assert_eq!(resp.status, 200, "request {i}: {resp}");
         assert_eq!(resp.echo().target, format!("/prefix/users/{i}"));
     }
-    assert_eq!(up.connections(), 3, "one fresh upstream connection per request");
+    assert_eq!(
+        up.connections(),
+        3,
+        "one fresh upstream connection per request"
+    );
+}
+
+#[test]
+fn get_on_a_reused_connection_the_upstream_drops_is_retried() {
+    // Every reuse of a pooled connection meets a close before any response byte.
+    let (up, gw) = start_with(TestUpstream::new().answer_first_request_only());
+    let mut c = gw.connect();
+    for i in 0..3 {
+        let resp = c.request("GET", &format!("/users/{i}"), &[], b"");
+        assert_eq!(resp.status, 200, "request {i}: {resp}");
+        assert_eq!(resp.echo().target, format!("/prefix/users/{i}"));
+    }
+    assert_eq!(up.seen().len(), 3);
+    assert_eq!(
+        up.heads(),
+        5,
+        "requests 2 and 3 were each tried once on the dropped connection"
+    );
+    assert_eq!(up.connections(), 3);
+}
+
+#[test]
+fn upstream_connection_close_is_honoured() {
+    // POSTs are not retried, so a pooled connection the upstream said it would close
+    // shows up as an error.
+    let (up, gw) = start_with(TestUpstream::new().route(
+        "/canned/",
+        Reply::with_headers(200, &[("connection", "close")], "bye"),
+    ));
+    let mut c = gw.connect();
+    for i in 0..3 {
+        let resp = c.request("POST", &format!("/canned/{i}"), &[], b"data");
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, "bye"),
+            "request {i}: {resp}"
+        );
+    }
+    assert_eq!(up.connections(), 3);
+}
+
+#[test]
+fn garbage_from_the_upstream_is_502() {
+    let (_up, gw) = start_with(TestUpstream::new().route(
+        "/canned/garbage",
+        Reply::Raw(b"HELLO WORLD\r\n\r\n".to_vec()),
+    ));
+    assert_gateway_error(&gw.get("/canned/garbage"), 502, "bad_gateway");
+}
+
+#[test]
+fn forwarding_headers_cannot_be_spoofed() {
+    let (_up, gw) = start();
+    let echo = gw
+        .request(
+            "GET",
+            "/users/1",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "spoofed.example"),
+            ],
+            b"",
+        )
+        .echo();
+    assert_eq!(echo.header_all("x-forwarded-proto"), ["http"]);
+    let host = format!("127.0.0.1:{}", gw.port);
+    assert_eq!(echo.header_all("x-forwarded-host"), [host.as_str()]);
+}
+
+#[test]
+fn client_connection_close_is_honoured() {
+    let (_up, gw) = start();
+    let mut c = gw.connect();
+    let resp = c.request("GET", "/users/1", &[("connection", "close")], b"");
+    assert_eq!(resp.status, 200, "{resp}");
+    assert!(
+        c.closed_within(Duration::from_secs(2)),
+        "connection left open after Connection: close"
+    );
+}
+
+#[test]
+fn aborted_clients_do_not_disturb_the_gateway() {
+    let (up, gw) = start_with(TestUpstream::new().route(
+        "/canned/slow",
+        Reply::delayed(Duration::from_millis(500), Reply::text(200, "slow")),
+    ));
+    // Gone in the middle of a body.
+    let mut c = gw.connect();
+    c.send(b"POST /users/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nonly ten b");
+    drop(c);
+    // Gone while the upstream is still working.
+    let mut c = gw.connect();
+    c.send_request("GET", "/canned/slow", &[], b"");
+    assert!(up.wait_heads(2, Duration::from_secs(5)));
+    drop(c);
+    // Gone in the middle of a head.
+    gw.connect().send(b"GET /users/1 HTTP/1.1\r\nHo");
+    thread::sleep(Duration::from_millis(600));
+    let mut c = gw.connect();
+    for i in 0..3 {
+        assert_eq!(
+            c.request("GET", &format!("/users/{i}"), &[], b"").status,
+            200
+        );
+    }
+    assert_eq!(gw.get("/canned/slow").text(), "slow");
 }
 
 /// Resolves `.`/`..` in a target path after percent-decoding `.`, `/` and `\`, treating
@@ -382,7 +571,10 @@ fn path_tricks_never_escape_the_target() {
     ];
     let mut failures = Vec::new();
     for target in targets {
-        let request = format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", gw.port);
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            gw.port
+        );
         let raw = send_raw(gw.addr(), request.as_bytes(), Duration::from_secs(3));
         let Some(resp) = raw.responses().into_iter().next() else {
             failures.push(format!("{target}: no response: {:?}", raw.text()));
@@ -390,7 +582,11 @@ fn path_tricks_never_escape_the_target() {
         };
         match resp.status {
             400 | 404 => {
-                let code = if resp.status == 400 { "bad_request" } else { "not_found" };
+                let code = if resp.status == 400 {
+                    "bad_request"
+                } else {
+                    "not_found"
+                };
                 assert_gateway_error(&resp, resp.status, code);
             }
             200 => {
@@ -398,17 +594,28 @@ fn path_tricks_never_escape_the_target() {
                 if !echo.target.starts_with("/prefix/") {
                     failures.push(format!("{target}: forwarded as {:?}", echo.target));
                 } else if !resolve(&echo.target).is_some_and(|p| p.starts_with("/prefix/")) {
-                    failures.push(format!("{target}: forwarded as {:?}, which climbs out", echo.target));
+                    failures.push(format!(
+                        "{target}: forwarded as {:?}, which climbs out",
+                        echo.target
+                    ));
                 }
             }
             other => failures.push(format!("{target}: status {other}: {resp}")),
         }
     }
     for seen in up.seen() {
-        let host = seen.headers.iter().find(|(n, _)| n == "host").map(|(_, v)| v.clone());
+        let host = seen
+            .headers
+            .iter()
+            .find(|(n, _)| n == "host")
+            .map(|(_, v)| v.clone());
         if host != Some(format!("127.0.0.1:{}", up.port())) {
             failures.push(format!("upstream saw Host {host:?} for {}", seen.target));
         }
     }
-    assert!(failures.is_empty(), "path escapes:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "path escapes:\n{}",
+        failures.join("\n")
+    );
 }

@@ -48,6 +48,9 @@ const BAD_REQUESTS: &[(&str, &[u8])] = &[
     ("bare CR in value", b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Foo: a\rX-Bar: b\r\n\r\n"),
     ("NUL in value", b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Foo: a\0b\r\n\r\n"),
     ("missing Host on 1.1", b"GET /echo HTTP/1.1\r\nX-Foo: a\r\n\r\n"),
+    ("two Host headers", b"GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+    ("Host with a space", b"GET /echo HTTP/1.1\r\nHost: a b\r\n\r\n"),
+    ("empty header name", b"GET /echo HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n"),
     ("header line without colon", b"GET /echo HTTP/1.1\r\nHost: a\r\nNoColonHere\r\n\r\n"),
     ("invalid header name", b"GET /echo HTTP/1.1\r\nHost: a\r\nX-F(o)o: a\r\n\r\n"),
     ("garbage request line", b"GARBAGE\r\nHost: a\r\n\r\n"),
@@ -85,7 +88,13 @@ fn smuggling_and_malformed_requests_get_400_and_close() {
             [resp] => check_gateway_error(resp, 400, "bad_request"),
             many => Err(format!("{} responses: {:?}", many.len(), raw.text())),
         }
-        .and_then(|()| if raw.closed { Ok(()) } else { Err("connection left open".into()) })
+        .and_then(|()| {
+            if raw.closed {
+                Ok(())
+            } else {
+                Err("connection left open".into())
+            }
+        })
         .and_then(|()| {
             let seen = up.seen();
             if seen.len() == seen_before {
@@ -98,8 +107,17 @@ fn smuggling_and_malformed_requests_get_400_and_close() {
             failures.push(format!("{name}: {why}"));
         }
     }
-    assert!(up.seen().iter().all(|s| !s.target.contains("smuggled")), "a smuggled request got through");
-    assert!(failures.is_empty(), "{} of {} vectors failed:\n{}", failures.len(), BAD_REQUESTS.len(), failures.join("\n"));
+    assert!(
+        up.seen().iter().all(|s| !s.target.contains("smuggled")),
+        "a smuggled request got through"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed:\n{}",
+        failures.len(),
+        BAD_REQUESTS.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -122,6 +140,79 @@ fn unusual_but_valid_requests_pass() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Answers the gateway makes itself must still consume the request body: a body that
+/// looks like a request must never be taken for the next one.
+#[test]
+fn bodies_of_requests_the_gateway_answers_itself_are_skipped() {
+    let up = TestUpstream::new().start();
+    let gw = Gateway::start(&up.fill(
+        r#"
+        routes:
+          - path: /echo
+            upstream: {type: url, target: "http://127.0.0.1:$UP"}
+          - path: /static
+            upstream: {type: static, body: static}
+          - path: /mock
+            policies: [{type: mock, status: 202, body: mocked}]
+            upstream: {type: url, target: "http://127.0.0.1:$UP"}
+          - path: /get-only
+            methods: [GET]
+            upstream: {type: url, target: "http://127.0.0.1:$UP"}
+          - path: /denied
+            policies: [{type: ip-filter, deny: ["127.0.0.1"]}]
+            upstream: {type: url, target: "http://127.0.0.1:$UP"}
+        "#,
+    ));
+    let inner = "GET /echo?smuggled=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let chunked_inner = format!("{:x}\r\n{inner}\r\n0\r\n\r\n", inner.len());
+    let follow_up = "GET /echo?next=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut failures = Vec::new();
+    for (path, status) in [
+        ("/nope", 404),
+        ("/static", 200),
+        ("/mock", 202),
+        ("/get-only", 405),
+        ("/denied", 403),
+    ] {
+        let framings = [
+            (
+                format!("Content-Length: {}", inner.len()),
+                inner.to_string(),
+            ),
+            (
+                "Transfer-Encoding: chunked".to_string(),
+                chunked_inner.clone(),
+            ),
+        ];
+        for (framing, body) in framings {
+            let request =
+                format!("POST {path} HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n{body}{follow_up}");
+            let case = format!("POST {path} with {framing}");
+            let mut c = gw.connect();
+            c.stream()
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            c.send(request.as_bytes());
+            match c.try_read_final("POST") {
+                Ok(first) if first.status == status => match c.try_read_final("GET") {
+                    Ok(next) if next.status == 200 && next.text().contains("next=1") => {}
+                    // Closing instead of reading on is fine.
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                    Ok(next) => failures.push(format!("{case}: then {next}")),
+                    Err(e) => failures.push(format!("{case}: then {e}")),
+                },
+                Ok(first) => failures.push(format!("{case}: {first}")),
+                Err(e) => failures.push(format!("{case}: {e}")),
+            }
+        }
+    }
+    assert!(
+        up.seen().iter().all(|s| !s.target.contains("smuggled")),
+        "a body was taken for a request"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 fn limited_gateway(up: &Upstream) -> Gateway {
     Gateway::start(&up.fill(
         r#"
@@ -138,9 +229,20 @@ fn head_over_max_header_bytes_is_431() {
     let up = TestUpstream::new().start();
     let gw = limited_gateway(&up);
     let big = "v".repeat(5000);
-    assert_gateway_error(&gw.request("GET", "/echo", &[("x-big", &big)], b""), 431, "headers_too_large");
+    assert_gateway_error(
+        &gw.request("GET", "/echo", &[("x-big", &big)], b""),
+        431,
+        "headers_too_large",
+    );
+    let long_path = format!("/echo?{}", "q".repeat(5000));
+    assert_gateway_error(&gw.get(&long_path), 431, "headers_too_large");
     let fits = "v".repeat(3000);
-    assert_eq!(gw.request("GET", "/echo", &[("x-big", &fits)], b"").echo().header("x-big"), Some(fits.as_str()));
+    assert_eq!(
+        gw.request("GET", "/echo", &[("x-big", &fits)], b"")
+            .echo()
+            .header("x-big"),
+        Some(fits.as_str())
+    );
     assert_eq!(up.seen().len(), 1);
 }
 
@@ -152,7 +254,11 @@ fn more_than_max_headers_is_431() {
     let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
     // Host plus 19 is exactly the limit of 20.
     assert_eq!(gw.request("GET", "/echo", &headers[..19], b"").status, 200);
-    assert_gateway_error(&gw.request("GET", "/echo", &headers, b""), 431, "headers_too_large");
+    assert_gateway_error(
+        &gw.request("GET", "/echo", &headers, b""),
+        431,
+        "headers_too_large",
+    );
 }
 
 #[test]
@@ -160,7 +266,10 @@ fn body_over_max_body_bytes_is_413() {
     let up = TestUpstream::new().start();
     let gw = limited_gateway(&up);
     let exact = vec![b'x'; 1024];
-    assert_eq!(gw.request("POST", "/echo", &[], &exact).echo().body_len, 1024);
+    assert_eq!(
+        gw.request("POST", "/echo", &[], &exact).echo().body_len,
+        1024
+    );
 
     let resp = gw.request("POST", "/echo", &[], &[b'x'; 2000]);
     assert_gateway_error(&resp, 413, "payload_too_large");
@@ -173,7 +282,11 @@ fn body_over_max_body_bytes_is_413() {
     }
     c.send(b"0\r\n\r\n");
     assert_gateway_error(&c.read_final("POST"), 413, "payload_too_large");
-    assert_eq!(up.seen().len(), 1, "only the 1024-byte request completed upstream");
+    assert_eq!(
+        up.seen().len(),
+        1,
+        "only the 1024-byte request completed upstream"
+    );
 }
 
 #[test]
@@ -194,7 +307,8 @@ fn slow_head_is_cut_off_after_header_timeout() {
     let started = Instant::now();
     let mut s = TcpStream::connect(gw.addr()).unwrap();
     s.write_all(b"GET /echo HTTP/1.1\r\nHost: a\r\n").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut buf = [0u8; 4096];
     let closed_after = loop {
         if started.elapsed() > Duration::from_secs(5) {
@@ -203,7 +317,11 @@ fn slow_head_is_cut_off_after_header_timeout() {
         match s.read(&mut buf) {
             Ok(0) => break Some(started.elapsed()),
             Ok(_) => {} // a 408 before closing is fine
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => break Some(started.elapsed()),
         }
         if s.write_all(b"X").is_err() {
@@ -211,8 +329,14 @@ fn slow_head_is_cut_off_after_header_timeout() {
         }
     };
     let closed_after = closed_after.expect("connection still open 5 s into a 1 s header timeout");
-    assert!(closed_after >= Duration::from_millis(900), "closed after {closed_after:?}");
-    assert!(closed_after < Duration::from_secs(3), "closed after {closed_after:?}");
+    assert!(
+        closed_after >= Duration::from_millis(900),
+        "closed after {closed_after:?}"
+    );
+    assert!(
+        closed_after < Duration::from_secs(3),
+        "closed after {closed_after:?}"
+    );
     assert!(up.seen().len() == 1);
 }
 
@@ -231,10 +355,20 @@ fn idle_keep_alive_connection_is_closed_after_idle_timeout() {
     assert_eq!(c.request("GET", "/echo", &[], b"").status, 200);
     // Still open well before the timeout ...
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.request("GET", "/echo", &[], b"").status, 200, "open after 300 ms idle");
+    assert_eq!(
+        c.request("GET", "/echo", &[], b"").status,
+        200,
+        "open after 300 ms idle"
+    );
     let idle_since = Instant::now();
     // ... and closed after it.
-    assert!(c.closed_within(Duration::from_secs(4)), "still open 4 s into a 1 s idle timeout");
+    assert!(
+        c.closed_within(Duration::from_secs(4)),
+        "still open 4 s into a 1 s idle timeout"
+    );
     let idle = idle_since.elapsed();
-    assert!(idle >= Duration::from_millis(900), "closed after {idle:?} idle");
+    assert!(
+        idle >= Duration::from_millis(900),
+        "closed after {idle:?} idle"
+    );
 }

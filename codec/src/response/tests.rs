@@ -156,6 +156,12 @@ fn framing_errors_are_refused() {
         (b"HTTP/1.1 2000 OK\r\n\r\n", Malformed),
         (b"HTTP/2.0 200 OK\r\n\r\n", UnsupportedVersion),
         (b"HTTP/1.1 200 OK\rX\r\n\r\n", InvalidLineEnding),
+        (b"HTTP/1.1 200\rX\r\n\r\n", InvalidLineEnding),
+        (b"\rHTTP/1.1 200 OK\r\n\r\n", InvalidLineEnding),
+        (b"HTTP/1.1 200 OK\r\n\rX", InvalidLineEnding),
+        (b"HTTP/1.1 200OK\r\n\r\n", Malformed),
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", Malformed),
+        (b"HTTP/1.1 200 O\x01K\r\n\r\n", Malformed),
     ];
     for (raw, expected) in cases {
         let got = parse(raw, &Method::Get).map(|_| ());

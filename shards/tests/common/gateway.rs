@@ -31,11 +31,15 @@ impl Gateway {
 
     /// Like [`Gateway::start`] with extra arguments after `run --config FILE`.
     pub fn start_with_args(yaml: &str, args: &[&str]) -> Gateway {
-        let template = format!("name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}", dedent(yaml));
+        let template = format!(
+            "name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}",
+            dedent(yaml)
+        );
         for attempt in 0.. {
             let port = free_port();
             let dir = TempDir::new();
-            let config_path = dir.write("sluice.yaml", &template.replace("$PORT", &port.to_string()));
+            let config_path =
+                dir.write("sluice.yaml", &template.replace("$PORT", &port.to_string()));
             let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
             let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
             let child = Command::new(SLUICE)
@@ -48,7 +52,13 @@ impl Gateway {
                 .stderr(stderr)
                 .spawn()
                 .expect("spawn sluice");
-            let mut gw = Gateway { child, port, dir, config_path, template: template.clone() };
+            let mut gw = Gateway {
+                child,
+                port,
+                dir,
+                config_path,
+                template: template.clone(),
+            };
             match gw.wait_ready(Duration::from_secs(10)) {
                 Ok(()) => return gw,
                 // Another test may have taken the port in between: try another one.
@@ -78,7 +88,10 @@ impl Gateway {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(format!("port {} not accepting after {timeout:?}", self.port));
+                return Err(format!(
+                    "port {} not accepting after {timeout:?}",
+                    self.port
+                ));
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -117,8 +130,11 @@ impl Gateway {
 
     /// Rewrites the config file with the same preamble (same port) and a new `yaml` body.
     pub fn rewrite_config(&self, yaml: &str) {
-        let text = format!("name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}", dedent(yaml))
-            .replace("$PORT", &self.port.to_string());
+        let text = format!(
+            "name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}",
+            dedent(yaml)
+        )
+        .replace("$PORT", &self.port.to_string());
         self.dir.write("sluice.yaml", &text);
     }
 
@@ -158,7 +174,13 @@ impl Gateway {
     }
 
     /// One request on a fresh connection.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         self.connect().request(method, path, headers, body)
     }
 
@@ -175,8 +197,11 @@ impl Drop for Gateway {
             let stderr = self.stderr();
             let lines: Vec<&str> = stderr.lines().collect();
             let tail = &lines[lines.len().saturating_sub(60)..];
-            eprintln!("--- gateway stderr (last {} lines) ---\n{}", tail.len(), tail.join("\n"));
+            eprintln!(
+                "--- gateway stderr (last {} lines) ---\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
         }
     }
 }
-

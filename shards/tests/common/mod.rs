@@ -61,7 +61,11 @@ pub fn dedent(text: &str) -> String {
 
 /// A port that was free a moment ago (bind `127.0.0.1:0`, read it, drop the listener).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Deterministic bytes: `pattern_at(o, n)` is bytes `o..o+n` of the stream `i % 251`.
@@ -69,7 +73,9 @@ pub fn free_port() -> u16 {
 pub fn pattern_at(offset: u64, len: usize) -> &'static [u8] {
     static BUF: OnceLock<Vec<u8>> = OnceLock::new();
     let buf = BUF.get_or_init(|| {
-        (0..PATTERN_CHUNK as u64 + PATTERN_PERIOD).map(|i| (i % PATTERN_PERIOD) as u8).collect()
+        (0..PATTERN_CHUNK as u64 + PATTERN_PERIOD)
+            .map(|i| (i % PATTERN_PERIOD) as u8)
+            .collect()
     });
     assert!(len <= PATTERN_CHUNK);
     let start = (offset % PATTERN_PERIOD) as usize;
@@ -87,7 +93,11 @@ pub struct Checksum {
 
 impl Default for Checksum {
     fn default() -> Self {
-        Self { state: 0xcbf2_9ce4_8422_2325, tail: Vec::with_capacity(8), len: 0 }
+        Self {
+            state: 0xcbf2_9ce4_8422_2325,
+            tail: Vec::with_capacity(8),
+            len: 0,
+        }
     }
 }
 
@@ -176,7 +186,11 @@ impl Drop for TempDir {
 
 /// Runs `sluice ARGS` to completion.
 pub fn sluice(args: &[&str]) -> Output {
-    Command::new(SLUICE).args(args).stdin(Stdio::null()).output().expect("run sluice")
+    Command::new(SLUICE)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sluice")
 }
 
 /// Asserts `s` is a UUID v4 (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, lower or upper hex).
@@ -184,10 +198,16 @@ pub fn assert_uuid_v4(s: &str) {
     let parts: Vec<&str> = s.split('-').collect();
     let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
     assert_eq!(lens, [8, 4, 4, 4, 12], "not a UUID: {s:?}");
-    assert!(s.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "not a UUID: {s:?}");
+    assert!(
+        s.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+        "not a UUID: {s:?}"
+    );
     assert!(parts[2].starts_with('4'), "UUID is not version 4: {s:?}");
     assert!(
-        matches!(parts[3].chars().next(), Some('8' | '9' | 'a' | 'b' | 'A' | 'B')),
+        matches!(
+            parts[3].chars().next(),
+            Some('8' | '9' | 'a' | 'b' | 'A' | 'B')
+        ),
         "UUID variant is not RFC 4122: {s:?}"
     );
 }
@@ -252,8 +272,9 @@ pub fn check_gateway_error(resp: &Response, status: u16, code: &str) -> Result<(
     if json["statusCode"] != status {
         return fail("wrong statusCode");
     }
-    if !json["message"].as_str().is_some_and(|m| !m.is_empty()) {
-        return fail("message is not a non-empty string");
+    match json["message"].as_str() {
+        Some(m) if !m.is_empty() => {}
+        _ => return fail("message is not a non-empty string"),
     }
     let Some(rid) = resp.header("x-request-id") else {
         return fail("no x-request-id header");
@@ -269,4 +290,3 @@ pub fn check_gateway_error(resp: &Response, status: u16, code: &str) -> Result<(
     }
     Ok(())
 }
-

@@ -20,9 +20,16 @@ pub enum Reply {
     /// 200 with a JSON report of the request (see [`Echo`]).
     Echo,
     /// A response with `Content-Length` added (none for 1xx/204/304; no body bytes for HEAD).
-    Fixed { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
+    Fixed {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// 200 with `Transfer-Encoding: chunked`, one chunk per element.
-    Chunked { headers: Vec<(String, String)>, chunks: Vec<Vec<u8>> },
+    Chunked {
+        headers: Vec<(String, String)>,
+        chunks: Vec<Vec<u8>>,
+    },
     /// 200 without `Content-Length`; the body ends when the upstream closes.
     CloseDelimited { body: Vec<u8> },
     /// 200 with `Content-Length: len` and [`pattern_at`] bytes, written in 64 KiB pieces.
@@ -47,7 +54,10 @@ impl Reply {
     pub fn with_headers(status: u16, headers: &[(&str, &str)], body: &str) -> Reply {
         Reply::Fixed {
             status,
-            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
             body: body.as_bytes().to_vec(),
         }
     }
@@ -72,6 +82,7 @@ pub struct Seen {
 pub struct TestUpstream {
     routes: Vec<(String, Reply)>,
     close_idle_after: Option<Duration>,
+    answer_first_request_only: bool,
 }
 
 #[derive(Default)]
@@ -103,6 +114,14 @@ impl TestUpstream {
     /// it silently once it has been idle for `idle`.
     pub fn close_idle_after(mut self, idle: Duration) -> Self {
         self.close_idle_after = Some(idle);
+        self
+    }
+
+    /// Answers only the first request of each connection; on a later one it closes the
+    /// connection before any response byte, like a server that timed the connection out
+    /// just as the request arrived.
+    pub fn answer_first_request_only(mut self) -> Self {
+        self.answer_first_request_only = true;
         self
     }
 
@@ -168,25 +187,39 @@ impl Drop for Upstream {
     }
 }
 
-fn serve_connection(stream: TcpStream, config: &TestUpstream, state: &UpstreamState) -> io::Result<()> {
+fn serve_connection(
+    stream: TcpStream,
+    config: &TestUpstream,
+    state: &UpstreamState,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut wire = Wire::new(stream);
-    let mut first = true;
+    let mut served = 0usize;
     loop {
-        let idle = if first { None } else { config.close_idle_after };
-        wire.stream.set_read_timeout(Some(idle.unwrap_or(Duration::from_secs(60))))?;
+        let idle = if served == 0 {
+            None
+        } else {
+            config.close_idle_after
+        };
+        wire.stream
+            .set_read_timeout(Some(idle.unwrap_or(Duration::from_secs(60))))?;
         let head = match wire.read_head() {
             Ok(Some(h)) => h,
             Ok(None) => return Ok(()),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 // Idle for too long: close without a word, like a server whose keep-alive
                 // timeout fired.
                 return wire.stream.shutdown(Shutdown::Both);
             }
             Err(e) => return Err(e),
         };
-        first = false;
-        wire.stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        wire.stream
+            .set_read_timeout(Some(Duration::from_secs(60)))?;
         state.heads.fetch_add(1, Ordering::SeqCst);
         let (start, headers) = parse_head(&head);
         let mut parts = start.split(' ');
@@ -206,14 +239,22 @@ fn serve_connection(stream: TcpStream, config: &TestUpstream, state: &UpstreamSt
                     body.extend_from_slice(b);
                 }
             };
-            if header(&headers, "transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+            if header(&headers, "transfer-encoding")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            {
                 wire.read_chunked_to(&mut sink)?;
             } else if let Some(cl) = header(&headers, "content-length") {
-                let cl = cl.parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "CL"))?;
+                let cl = cl
+                    .parse()
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "CL"))?;
                 wire.read_exact_to(cl, &mut sink)?;
             }
         }
         let body_len = sum.len;
+        if config.answer_first_request_only && served > 0 {
+            return wire.stream.shutdown(Shutdown::Both);
+        }
+        served += 1;
         state.seen.lock().unwrap().push(Seen {
             method: method.clone(),
             target: target.clone(),
@@ -257,7 +298,11 @@ fn serve_connection(stream: TcpStream, config: &TestUpstream, state: &UpstreamSt
                 }
                 true
             }
-            Reply::Fixed { status, headers, body } => {
+            Reply::Fixed {
+                status,
+                headers,
+                body,
+            } => {
                 let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
                 for (n, v) in &headers {
                     out.push_str(&format!("{n}: {v}\r\n"));
@@ -271,7 +316,8 @@ fn serve_connection(stream: TcpStream, config: &TestUpstream, state: &UpstreamSt
                 if !bodiless && !head_only {
                     s.write_all(&body)?;
                 }
-                true
+                // A canned `connection: close` is meant: close after answering.
+                !header(&headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
             }
             Reply::Chunked { headers, chunks } => {
                 let mut out = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n".to_string();
@@ -320,9 +366,11 @@ fn serve_connection(stream: TcpStream, config: &TestUpstream, state: &UpstreamSt
             }
             Reply::Delay(..) => unreachable!("delays are unwrapped above"),
         };
-        let client_closes = header(&headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        let client_closes = header(&headers, "connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
             || (version == "HTTP/1.0"
-                && !header(&headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
+                && !header(&headers, "connection")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("keep-alive")));
         if !keep_open || client_closes {
             let _ = s.flush();
             let _ = s.shutdown(Shutdown::Write);
@@ -360,4 +408,3 @@ pub fn poll(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(10));
     }
 }
-

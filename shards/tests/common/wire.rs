@@ -20,7 +20,10 @@ pub struct Wire<S> {
 
 impl<S: Read> Wire<S> {
     pub fn new(stream: S) -> Self {
-        Wire { stream, buf: Vec::new() }
+        Wire {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` at end of stream (a reset counts as end).
@@ -61,7 +64,10 @@ impl<S: Read> Wire<S> {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
-                return Err(eof(format!("end of stream inside a head: {:?}", lossy(&self.buf))));
+                return Err(eof(format!(
+                    "end of stream inside a head: {:?}",
+                    lossy(&self.buf)
+                )));
             }
         }
     }
@@ -99,8 +105,9 @@ impl<S: Read> Wire<S> {
             let line = self.read_line()?;
             let line = String::from_utf8_lossy(&line);
             let size = line.split(';').next().unwrap_or("").trim();
-            let size = u64::from_str_radix(size, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {line:?}")))?;
+            let size = u64::from_str_radix(size, 16).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {line:?}"))
+            })?;
             if size == 0 {
                 // Trailers until the blank line.
                 while !self.read_line()?.is_empty() {}
@@ -108,7 +115,10 @@ impl<S: Read> Wire<S> {
             }
             self.read_exact_to(size, sink)?;
             if !self.read_line()?.is_empty() {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "no CRLF after chunk data"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "no CRLF after chunk data",
+                ));
             }
         }
     }
@@ -144,10 +154,19 @@ impl<S: Read> Wire<S> {
             .and_then(|s| s.parse().ok())
             .filter(|_| version.starts_with("HTTP/1."))
             .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("bad status line {start:?}"))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad status line {start:?}"),
+                )
             })?;
         let reason = parts.next().unwrap_or("").to_string();
-        let mut resp = Response { version, status, reason, headers, body: Vec::new() };
+        let mut resp = Response {
+            version,
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
+        };
         let no_body = method.eq_ignore_ascii_case("HEAD")
             || (100..200).contains(&status)
             || status == 204
@@ -155,7 +174,10 @@ impl<S: Read> Wire<S> {
         if no_body {
             return Ok(resp);
         }
-        if resp.header("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked")) {
+        if resp
+            .header("transfer-encoding")
+            .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
+        {
             self.read_chunked_to(sink)?;
         } else if let Some(cl) = resp.header("content-length") {
             let cl: u64 = cl.trim().parse().map_err(|_| {
@@ -164,7 +186,8 @@ impl<S: Read> Wire<S> {
             self.read_exact_to(cl, sink)?;
         } else {
             self.read_to_close(sink)?;
-            resp.headers.push(("x-harness-read-to-close".into(), "1".into()));
+            resp.headers
+                .push(("x-harness-read-to-close".into(), "1".into()));
         }
         Ok(resp)
     }
@@ -205,7 +228,10 @@ pub fn parse_head(head: &[u8]) -> (String, Vec<(String, String)>) {
 }
 
 pub(super) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 fn header_all<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
@@ -268,9 +294,16 @@ impl Response {
 
     /// The echo upstream's view of the request; asserts a 200 from it.
     pub fn echo(&self) -> Echo {
-        assert_eq!(self.status, 200, "expected the echo upstream's 200, got {self}");
+        assert_eq!(
+            self.status, 200,
+            "expected the echo upstream's 200, got {self}"
+        );
         let v = self.json();
-        let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("echo field {k} in {self}")).to_string();
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("echo field {k} in {self}"))
+                .to_string()
+        };
         Echo {
             method: s("method"),
             target: s("target"),
@@ -279,7 +312,12 @@ impl Response {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+                .map(|p| {
+                    (
+                        p[0].as_str().unwrap().to_string(),
+                        p[1].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect(),
             body_len: v["body_len"].as_u64().unwrap(),
             body_sum: s("body_sum"),
@@ -289,8 +327,12 @@ impl Response {
 
     /// The request id header and traceparent every response must carry.
     pub fn assert_ids(&self) -> (String, Traceparent) {
-        let rid = self.header("x-request-id").unwrap_or_else(|| panic!("no x-request-id on {self}"));
-        let tp = self.header("traceparent").unwrap_or_else(|| panic!("no traceparent on {self}"));
+        let rid = self
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no x-request-id on {self}"));
+        let tp = self
+            .header("traceparent")
+            .unwrap_or_else(|| panic!("no traceparent on {self}"));
         (rid.to_string(), traceparent(tp))
     }
 }
@@ -350,8 +392,13 @@ impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         stream.set_nodelay(true).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-        Conn { wire: Wire::new(stream), host: addr.to_string() }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        Conn {
+            wire: Wire::new(stream),
+            host: addr.to_string(),
+        }
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -364,7 +411,13 @@ impl Conn {
 
     /// The bytes of a request: `Host` first, then `headers`, then `Content-Length` when
     /// there is a body (or the method is POST/PUT/PATCH) and `headers` set no framing.
-    pub fn request_bytes(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<u8> {
         let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\n", self.host);
         for (n, v) in headers {
             head.push_str(&format!("{n}: {v}\r\n"));
@@ -382,13 +435,25 @@ impl Conn {
     }
 
     /// Writes a request without reading the answer.
-    pub fn send_request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
+    pub fn send_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) {
         let bytes = self.request_bytes(method, path, headers, body);
         self.send(&bytes);
     }
 
     /// Sends a request and reads its final response (1xx skipped).
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         self.try_request(method, path, headers, body)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
@@ -407,12 +472,15 @@ impl Conn {
 
     /// Reads the next response, 1xx included.
     pub fn read_response(&mut self, method: &str) -> Response {
-        self.wire.read_response(method).unwrap_or_else(|e| panic!("reading response: {e}"))
+        self.wire
+            .read_response(method)
+            .unwrap_or_else(|e| panic!("reading response: {e}"))
     }
 
     /// Reads the next final response, skipping 1xx.
     pub fn read_final(&mut self, method: &str) -> Response {
-        self.try_read_final(method).unwrap_or_else(|e| panic!("reading response: {e}"))
+        self.try_read_final(method)
+            .unwrap_or_else(|e| panic!("reading response: {e}"))
     }
 
     pub fn try_read_final(&mut self, method: &str) -> io::Result<Response> {
@@ -434,9 +502,15 @@ impl Conn {
         let closed = match self.wire.stream.read(&mut b) {
             Ok(0) => true,
             Ok(_) => false,
-            Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
         };
-        self.wire.stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        self.wire
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
         closed
     }
 }
@@ -488,13 +562,31 @@ pub fn read_raw(s: &mut TcpStream, quiet: Duration) -> RawReply {
     let mut buf = [0u8; 64 * 1024];
     loop {
         match s.read(&mut buf) {
-            Ok(0) => return RawReply { bytes: out, closed: true },
+            Ok(0) => {
+                return RawReply {
+                    bytes: out,
+                    closed: true,
+                }
+            }
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return RawReply { bytes: out, closed: false }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return RawReply {
+                    bytes: out,
+                    closed: false,
+                }
             }
-            Err(_) => return RawReply { bytes: out, closed: true },
+            Err(_) => {
+                return RawReply {
+                    bytes: out,
+                    closed: true,
+                }
+            }
         }
     }
 }
