@@ -277,6 +277,9 @@ fn analyze_request(
         return Err(CodecError::InvalidLineEnding);
     }
 
+    if window[..len].windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') {
+        return Err(CodecError::InvalidLineEnding);
+    }
     let mut facts = HeadFacts::default();
     for (slot, header) in spans.iter_mut().zip(req.headers.iter()) {
         let name = span(header.name.as_bytes())?;

@@ -49,7 +49,9 @@ pub fn check_path(path: &[u8]) -> Result<(), ErrorKind> {
     if path.first() != Some(&b'/') {
         return Err(ErrorKind::BadRequest("Request path must start with '/'".into()));
     }
-    for seg in path.split(|&b| b == b'/') {
+    // An encoded slash counts as a separator here: an upstream that decodes `%2F` before
+    // normalising would otherwise read `..%2F..` as two dot segments.
+    for seg in segments_decoding_slash(path) {
         if is_dot_segment(seg) {
             return Err(ErrorKind::BadRequest(
                 "Dot segments are not allowed in the request path".into(),
@@ -63,6 +65,36 @@ pub fn check_path(path: &[u8]) -> Result<(), ErrorKind> {
         ));
     }
     Ok(())
+}
+
+/// Splits on `/` and on `%2F` / `%2f`.
+fn segments_decoding_slash(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < path.len() {
+            let sep = if path[i] == b'/' {
+                1
+            } else if path.len() >= i + 3 && path[i] == b'%' && path[i + 1] == b'2' && (path[i + 2] | 0x20) == b'f' {
+                3
+            } else {
+                0
+            };
+            if sep > 0 {
+                let seg = &path[start..i];
+                i += sep;
+                start = i;
+                return Some(seg);
+            }
+            i += 1;
+        }
+        done = true;
+        Some(&path[start..])
+    })
 }
 
 fn is_dot_segment(seg: &[u8]) -> bool {

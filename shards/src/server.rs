@@ -52,6 +52,15 @@ fn shard_cpus(spec: &ShardsSpec, opts: &RunOptions) -> Vec<usize> {
 
 /// Runs the gateway until SIGTERM/SIGINT; returns the process exit code.
 pub fn run(opts: RunOptions) -> i32 {
+    // Installed before anything listens: a SIGHUP that arrives as soon as the port
+    // accepts must reload, not kill the process with the default action.
+    let mut signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
     let (cfg, snapshot) = match load_snapshot(&opts.config) {
         Ok(x) => x,
         Err(lines) => {
@@ -108,13 +117,6 @@ pub fn run(opts: RunOptions) -> i32 {
         }
     }
 
-    let mut signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot install signal handlers: {e}");
-            return 1;
-        }
-    };
     let mut generation = 1u64;
     for sig in signals.forever() {
         match sig {
