@@ -14,7 +14,10 @@ fn router(c: &mut Criterion) {
         ("miss", "/api/nothing/here"),
     ] {
         g.bench_function(name, |b| {
-            b.iter(|| snap.router.find(&snap.routes, black_box(&Method::Get), black_box(path)))
+            b.iter(|| {
+                snap.router
+                    .find(&snap.routes, black_box(&Method::Get), black_box(path))
+            })
         });
     }
     g.finish();

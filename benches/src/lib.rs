@@ -22,7 +22,8 @@ pub fn bench_config() -> String {
 
 /// The compiled snapshot of [`bench_config`].
 pub fn bench_snapshot() -> Snapshot {
-    let cfg = sluice_config::load_str(&bench_config(), "bench.yaml").expect("bench config is valid");
+    let cfg =
+        sluice_config::load_str(&bench_config(), "bench.yaml").expect("bench config is valid");
     sluice_engine::compile(&cfg).expect("bench config compiles")
 }
 

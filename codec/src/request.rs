@@ -277,7 +277,10 @@ fn analyze_request(
         return Err(CodecError::InvalidLineEnding);
     }
 
-    if window[..len].windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r') {
+    if window[..len]
+        .windows(2)
+        .any(|w| w[1] == b'\n' && w[0] != b'\r')
+    {
         return Err(CodecError::InvalidLineEnding);
     }
     let mut facts = HeadFacts::default();

@@ -9,7 +9,9 @@ use sluice_config::{Config, PolicyKind, PolicySpec, RouteSpec, SkipSpec, Upstrea
 use sluice_policies::{HeaderTransform, IpFilter, Mock, Op, Skip};
 
 use crate::program::MAX_OPS;
-use crate::{OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream};
+use crate::{
+    OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream,
+};
 
 /// A problem found while compiling (after validation), with the field it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +60,12 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
     })
 }
 
-fn compile_route(id: usize, spec: &RouteSpec, global: &[PolicySpec], base: &str) -> Result<Route, CompileError> {
+fn compile_route(
+    id: usize,
+    spec: &RouteSpec,
+    global: &[PolicySpec],
+    base: &str,
+) -> Result<Route, CompileError> {
     let pattern = if spec.path == "/" && !base.is_empty() {
         base.to_string()
     } else {
@@ -70,10 +77,11 @@ fn compile_route(id: usize, spec: &RouteSpec, global: &[PolicySpec], base: &str)
         .filter_map(|s| s.strip_prefix(':'))
         .map(str::to_string)
         .collect();
-    let methods = spec
-        .methods
-        .as_ref()
-        .map(|ms| ms.iter().map(|m| Method::from_bytes(m.as_bytes())).collect());
+    let methods = spec.methods.as_ref().map(|ms| {
+        ms.iter()
+            .map(|m| Method::from_bytes(m.as_bytes()))
+            .collect()
+    });
     let upstream = compile_upstream(spec)?;
     let mut program = compile_program(&merge_policies(global, &spec.policies));
     if program.len() > MAX_OPS {
@@ -99,7 +107,10 @@ fn compile_route(id: usize, spec: &RouteSpec, global: &[PolicySpec], base: &str)
 
 /// Global policies then route policies, a route policy replacing the global one with the
 /// same name, then a stable sort by priority (ties keep this order).
-pub fn merge_policies<'a>(global: &'a [PolicySpec], route: &'a [PolicySpec]) -> Vec<&'a PolicySpec> {
+pub fn merge_policies<'a>(
+    global: &'a [PolicySpec],
+    route: &'a [PolicySpec],
+) -> Vec<&'a PolicySpec> {
     let mut merged: Vec<&PolicySpec> = global
         .iter()
         .filter(|g| !route.iter().any(|r| r.name == g.name))

@@ -225,7 +225,11 @@ mod tests {
             b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
         ] {
-            assert!(TraceContext::parse(bad).is_none(), "{:?}", std::str::from_utf8(bad));
+            assert!(
+                TraceContext::parse(bad).is_none(),
+                "{:?}",
+                std::str::from_utf8(bad)
+            );
         }
     }
 }

@@ -34,8 +34,12 @@ pub fn is_hop_by_hop(name: &[u8], connection_tokens: &[&[u8]]) -> bool {
     if name.len() > 6 && name[..6].eq_ignore_ascii_case(b"proxy-") {
         return true;
     }
-    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-        || connection_tokens.iter().any(|t| name.eq_ignore_ascii_case(t))
+    HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        || connection_tokens
+            .iter()
+            .any(|t| name.eq_ignore_ascii_case(t))
 }
 
 /// Refuses request paths that could change meaning after normalisation upstream:
@@ -47,7 +51,9 @@ pub fn check_path(path: &[u8]) -> Result<(), ErrorKind> {
         return Ok(());
     }
     if path.first() != Some(&b'/') {
-        return Err(ErrorKind::BadRequest("Request path must start with '/'".into()));
+        return Err(ErrorKind::BadRequest(
+            "Request path must start with '/'".into(),
+        ));
     }
     // An encoded slash counts as a separator here: an upstream that decodes `%2F` before
     // normalising would otherwise read `..%2F..` as two dot segments.
@@ -58,7 +64,10 @@ pub fn check_path(path: &[u8]) -> Result<(), ErrorKind> {
             ));
         }
     }
-    let lower_has = |needle: &[u8]| path.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+    let lower_has = |needle: &[u8]| {
+        path.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
     if path.contains(&b'\\') || lower_has(b"%5c") || lower_has(b"%00") {
         return Err(ErrorKind::BadRequest(
             "Backslashes and NUL are not allowed in the request path".into(),
@@ -79,7 +88,11 @@ fn segments_decoding_slash(path: &[u8]) -> impl Iterator<Item = &[u8]> {
         while i < path.len() {
             let sep = if path[i] == b'/' {
                 1
-            } else if path.len() >= i + 3 && path[i] == b'%' && path[i + 1] == b'2' && (path[i + 2] | 0x20) == b'f' {
+            } else if path.len() >= i + 3
+                && path[i] == b'%'
+                && path[i + 1] == b'2'
+                && (path[i + 2] | 0x20) == b'f'
+            {
                 3
             } else {
                 0
@@ -104,7 +117,11 @@ fn is_dot_segment(seg: &[u8]) -> bool {
     while i < seg.len() {
         if seg[i] == b'.' {
             i += 1;
-        } else if seg.len() >= i + 3 && seg[i] == b'%' && seg[i + 1] == b'2' && (seg[i + 2] | 0x20) == b'e' {
+        } else if seg.len() >= i + 3
+            && seg[i] == b'%'
+            && seg[i + 1] == b'2'
+            && (seg[i + 2] | 0x20) == b'e'
+        {
             i += 3;
         } else {
             return false;
@@ -117,7 +134,12 @@ fn is_dot_segment(seg: &[u8]) -> bool {
 /// Writes the path the upstream sees: the target's prefix, then the request path minus
 /// `base_path` and `strip_prefix`, with runs of `/` collapsed (so `//evil.com` can never be
 /// read as an authority), then `?query`.
-pub fn write_upstream_target(req: &RequestHead, base_path_len: usize, up: &UrlUpstream, dst: &mut BytesMut) {
+pub fn write_upstream_target(
+    req: &RequestHead,
+    base_path_len: usize,
+    up: &UrlUpstream,
+    dst: &mut BytesMut,
+) {
     let mut rest = &req.path[base_path_len.min(req.path.len())..];
     if let Some(strip) = &up.strip_prefix {
         let s = strip.as_bytes();
@@ -183,7 +205,10 @@ pub fn encode_upstream_head(
     for h in &req.headers {
         if is_hop_by_hop(&h.name, conn_tokens)
             || h.name.eq_ignore_ascii_case(request_id_header)
-            || up.headers.iter().any(|(n, _)| h.name.eq_ignore_ascii_case(n))
+            || up
+                .headers
+                .iter()
+                .any(|(n, _)| h.name.eq_ignore_ascii_case(n))
         {
             continue;
         }
@@ -242,7 +267,10 @@ fn put_header(dst: &mut BytesMut, name: &[u8], value: &[u8]) {
 fn write_ip(addr: SocketAddr, dst: &mut BytesMut) {
     use std::fmt::Write;
     let ip = match addr.ip() {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(addr.ip()),
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(std::net::IpAddr::V4)
+            .unwrap_or(addr.ip()),
         v4 => v4,
     };
     let _ = write!(dst, "{ip}");

@@ -56,7 +56,12 @@ pub fn run_request(program: &Program, req: &mut RequestHead, ctx: &mut RequestCo
 }
 
 /// Runs the response phase in reverse over exactly the ops that ran in the request phase.
-pub fn run_response(program: &Program, status: u16, headers: &mut Headers, ctx: &mut RequestContext) {
+pub fn run_response(
+    program: &Program,
+    status: u16,
+    headers: &mut Headers,
+    ctx: &mut RequestContext,
+) {
     let _ = status;
     if ctx.executed == 0 {
         return;

@@ -60,11 +60,23 @@ impl fmt::Debug for Program {
                         format!("mode={mode} allow={} deny={}", t.allow.len(), t.deny.len()),
                     )
                 }
-                Op::RequestTransform(id) => ("REQXFORM", transform_summary(&self.transforms[id as usize])),
-                Op::ResponseTransform(id) => ("RESXFORM", transform_summary(&self.transforms[id as usize])),
+                Op::RequestTransform(id) => {
+                    ("REQXFORM", transform_summary(&self.transforms[id as usize]))
+                }
+                Op::ResponseTransform(id) => {
+                    ("RESXFORM", transform_summary(&self.transforms[id as usize]))
+                }
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
-                    ("MOCK", format!("status={} body={}B delay={:?}", m.status, m.body.len(), m.delay))
+                    (
+                        "MOCK",
+                        format!(
+                            "status={} body={}B delay={:?}",
+                            m.status,
+                            m.body.len(),
+                            m.delay
+                        ),
+                    )
                 }
             };
             let skip = if e.skip.is_some() { " skip?" } else { "" };
@@ -74,7 +86,13 @@ impl fmt::Debug for Program {
                 e.name, e.priority
             )?;
         }
-        writeln!(f, "  {:04}  {:<9} {}", self.ops.len(), "UPSTREAM", self.terminal)
+        writeln!(
+            f,
+            "  {:04}  {:<9} {}",
+            self.ops.len(),
+            "UPSTREAM",
+            self.terminal
+        )
     }
 }
 

@@ -12,7 +12,10 @@ use crate::Route;
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteMatch {
     /// Route index and captured parameters as byte ranges of the path.
-    Found { route: usize, params: Vec<(usize, usize)> },
+    Found {
+        route: usize,
+        params: Vec<(usize, usize)>,
+    },
     /// Some route matches the path, none the method; the `Allow` header value.
     MethodNotAllowed(String),
     NotFound,
@@ -69,7 +72,9 @@ impl Router {
         };
         let mut params = Vec::new();
         let mut path_matched = false;
-        if let Some(route) = self.root.find(routes, method, trimmed, 0, &mut params, &mut path_matched)
+        if let Some(route) =
+            self.root
+                .find(routes, method, trimmed, 0, &mut params, &mut path_matched)
         {
             return RouteMatch::Found { route, params };
         }
@@ -173,7 +178,12 @@ impl Node {
     }
 }
 
-fn pick(ids: &[usize], routes: &[Route], method: &Method, path_matched: &mut bool) -> Option<usize> {
+fn pick(
+    ids: &[usize],
+    routes: &[Route],
+    method: &Method,
+    path_matched: &mut bool,
+) -> Option<usize> {
     if !ids.is_empty() {
         *path_matched = true;
     }

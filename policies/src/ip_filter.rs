@@ -83,7 +83,9 @@ mod tests {
         let h = Headers::default();
         assert!(f.on_request("10.0.0.5".parse().unwrap(), &h).is_ok());
         assert_eq!(
-            f.on_request("10.1.2.3".parse().unwrap(), &h).unwrap_err().code,
+            f.on_request("10.1.2.3".parse().unwrap(), &h)
+                .unwrap_err()
+                .code,
             "ip_denied"
         );
         assert!(f.on_request("192.168.1.1".parse().unwrap(), &h).is_ok());
@@ -94,7 +96,9 @@ mod tests {
         let f = filter(&["2001:db8::/32", "127.0.0.0/8"], &[], true);
         let h = Headers::default();
         assert!(f.on_request("2001:db8::1".parse().unwrap(), &h).is_ok());
-        assert!(f.on_request("::ffff:127.0.0.1".parse().unwrap(), &h).is_ok());
+        assert!(f
+            .on_request("::ffff:127.0.0.1".parse().unwrap(), &h)
+            .is_ok());
         assert!(f.on_request("2001:db9::1".parse().unwrap(), &h).is_err());
     }
 

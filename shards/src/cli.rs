@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use crate::server::{load_snapshot, run, RunOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "sluice", version, about = "Sluice: a thread-per-core API gateway")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: a thread-per-core API gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,11 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Run { config, shards, cpus } => run(RunOptions {
+        Command::Run {
+            config,
+            shards,
+            cpus,
+        } => run(RunOptions {
             config,
             shards,
             cpus: cpus.map(|c| c.0),

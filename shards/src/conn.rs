@@ -7,9 +7,15 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 use monoio::net::TcpStream;
-use sluice_codec::{parse_request_head, BodyFraming, ChunkedDecoder, ChunkedEvent, CodecError, Headers, Method, RequestHead, Version};
+use sluice_codec::{
+    parse_request_head, BodyFraming, ChunkedDecoder, ChunkedEvent, CodecError, Headers, Method,
+    RequestHead, Version,
+};
 use sluice_engine::forward::check_path;
-use sluice_engine::{error_response, run_request, run_response, ErrorKind, Flow, Program, RequestContext, RouteMatch, Snapshot, Upstream};
+use sluice_engine::{
+    error_response, run_request, run_response, ErrorKind, Flow, Program, RequestContext,
+    RouteMatch, Snapshot, Upstream,
+};
 
 use crate::io::{read_some, write_all, IoFail, READ_CHUNK};
 use crate::respond::{encode_head, ConnHeader, OutFraming};
@@ -68,9 +74,21 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shard: Rc<Shard>) {
             }
             HeadRead::Closed => break,
             HeadRead::Error(kind) => {
-                let ctx = RequestContext::new(conn.peer, &Headers::default(), &snap.request_id_header);
+                let ctx =
+                    RequestContext::new(conn.peer, &Headers::default(), &snap.request_id_header);
                 let resp = error_response(&kind, &ctx.request_id);
-                let _ = send_local(&mut conn, &shard, &snap, &ctx, resp.status, &resp.headers, resp.body, false, ConnHeader::Close).await;
+                let _ = send_local(
+                    &mut conn,
+                    &shard,
+                    &snap,
+                    &ctx,
+                    resp.status,
+                    &resp.headers,
+                    resp.body,
+                    false,
+                    ConnHeader::Close,
+                )
+                .await;
                 break;
             }
         }
@@ -112,14 +130,29 @@ async fn read_head(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, first:
 }
 
 /// Handles one request; returns whether the connection may serve another.
-async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, mut req: RequestHead) -> bool {
+async fn handle(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    mut req: RequestHead,
+) -> bool {
     let mut ctx = RequestContext::new(conn.peer, &req.headers, &snap.request_id_header);
     if let Err(e) = check_path(&req.path) {
         return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
     }
     if let BodyFraming::Length(n) = req.framing {
         if n > snap.limits.max_body_bytes {
-            return answer_error(conn, shard, snap, &req, &mut ctx, None, ErrorKind::PayloadTooLarge, true).await;
+            return answer_error(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut ctx,
+                None,
+                ErrorKind::PayloadTooLarge,
+                true,
+            )
+            .await;
         }
     }
     let Ok(path) = std::str::from_utf8(&req.path) else {
@@ -129,7 +162,17 @@ async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, mut req: 
     let (route_id, params) = match snap.router.find(&snap.routes, &req.method, path) {
         RouteMatch::Found { route, params } => (route, params),
         RouteMatch::NotFound => {
-            return answer_error(conn, shard, snap, &req, &mut ctx, None, ErrorKind::NotFound, false).await;
+            return answer_error(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut ctx,
+                None,
+                ErrorKind::NotFound,
+                false,
+            )
+            .await;
         }
         RouteMatch::MethodNotAllowed(allow) => {
             let e = ErrorKind::MethodNotAllowed(allow);
@@ -145,17 +188,51 @@ async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, mut req: 
             if !answer.delay.is_zero() {
                 monoio::time::sleep(answer.delay).await;
             }
-            return answer_local(conn, shard, snap, &req, &mut ctx, Some(&route.program), answer.status, answer.headers, answer.body).await;
+            return answer_local(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut ctx,
+                Some(&route.program),
+                answer.status,
+                answer.headers,
+                answer.body,
+            )
+            .await;
         }
         Flow::Reject(r) => {
-            return answer_error(conn, shard, snap, &req, &mut ctx, Some(&route.program), ErrorKind::Rejected(r), false).await;
+            return answer_error(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut ctx,
+                Some(&route.program),
+                ErrorKind::Rejected(r),
+                false,
+            )
+            .await;
         }
     }
     match &route.upstream {
         Upstream::Static(s) => {
-            answer_local(conn, shard, snap, &req, &mut ctx, Some(&route.program), s.status, s.headers.clone(), s.body.clone()).await
+            answer_local(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut ctx,
+                Some(&route.program),
+                s.status,
+                s.headers.clone(),
+                s.body.clone(),
+            )
+            .await
         }
-        Upstream::Url(up) => crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await,
+        Upstream::Url(up) => {
+            crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await
+        }
     }
 }
 
@@ -179,7 +256,19 @@ pub async fn answer_error(
     }
     let keep = !fatal && can_continue(conn, shard, snap, req).await;
     let conn_header = conn_header(req, keep);
-    send_local(conn, shard, snap, ctx, resp.status, &headers, resp.body, req.method == Method::Head, conn_header).await && keep
+    send_local(
+        conn,
+        shard,
+        snap,
+        ctx,
+        resp.status,
+        &headers,
+        resp.body,
+        req.method == Method::Head,
+        conn_header,
+    )
+    .await
+        && keep
 }
 
 /// Answers locally (mock, static upstream) after running the response phase.
@@ -200,7 +289,19 @@ async fn answer_local(
     }
     let keep = can_continue(conn, shard, snap, req).await;
     let conn_header = conn_header(req, keep);
-    send_local(conn, shard, snap, ctx, status, &headers, body, req.method == Method::Head, conn_header).await && keep
+    send_local(
+        conn,
+        shard,
+        snap,
+        ctx,
+        status,
+        &headers,
+        body,
+        req.method == Method::Head,
+        conn_header,
+    )
+    .await
+        && keep
 }
 
 /// Which `Connection` header the response needs.
@@ -214,7 +315,12 @@ pub fn conn_header(req: &RequestHead, keep: bool) -> ConnHeader {
 
 /// Whether the connection can carry another request after a local answer: the client asked
 /// for keep-alive, the shard is not draining, and any request body was read and discarded.
-async fn can_continue(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, req: &RequestHead) -> bool {
+async fn can_continue(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    req: &RequestHead,
+) -> bool {
     if !req.keep_alive || shard.shutting_down() {
         return false;
     }
@@ -227,7 +333,12 @@ async fn can_continue(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, req
     }
 }
 
-async fn discard_body(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, framing: BodyFraming) -> bool {
+async fn discard_body(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    framing: BodyFraming,
+) -> bool {
     let deadline = shard.watchdog.now() + snap.limits.header_timeout;
     match framing {
         BodyFraming::None => true,
@@ -241,7 +352,10 @@ async fn discard_body(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, fra
                     return true;
                 }
                 conn.slot.arm(deadline, false);
-                if read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot).await.is_err() {
+                if read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot)
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
             }
@@ -260,7 +374,10 @@ async fn discard_body(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, fra
                     Ok(Some(ChunkedEvent::End)) => return true,
                     Ok(None) => {
                         conn.slot.arm(deadline, false);
-                        if read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot).await.is_err() {
+                        if read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot)
+                            .await
+                            .is_err()
+                        {
                             return false;
                         }
                     }
@@ -289,17 +406,30 @@ pub async fn send_local(
     } else {
         OutFraming::Length(body.len() as u64)
     };
-    encode_head(&mut conn.wbuf, status, headers, framing, conn_header, Some((&snap.request_id_header, ctx)));
+    encode_head(
+        &mut conn.wbuf,
+        status,
+        headers,
+        framing,
+        conn_header,
+        Some((&snap.request_id_header, ctx)),
+    );
     let big = !head_only && framing != OutFraming::NoBody && body.len() > SMALL_BODY;
     if !head_only && framing != OutFraming::NoBody && !big {
         conn.wbuf.extend_from_slice(&body);
     }
-    conn.slot.arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
-    if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await.is_err() {
+    conn.slot
+        .arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
+    if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+        .await
+        .is_err()
+    {
         return false;
     }
     if big {
-        return crate::io::write_bytes(&mut conn.stream, body, &conn.slot).await.is_ok();
+        return crate::io::write_bytes(&mut conn.stream, body, &conn.slot)
+            .await
+            .is_ok();
     }
     true
 }

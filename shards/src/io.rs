@@ -40,14 +40,20 @@ fn classify(e: std::io::Error, slot: &ConnSlot) -> IoFail {
 /// Appends what the socket has to `buf` (growing it by at least [`READ_CHUNK`] when full);
 /// returns the count read. The read is cancelled by the watchdog, never by dropping it,
 /// so bytes that arrived are always kept.
-pub async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, slot: &ConnSlot) -> Result<usize, IoFail> {
+pub async fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    slot: &ConnSlot,
+) -> Result<usize, IoFail> {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
     let owned = std::mem::take(buf);
     let len = owned.len();
     let cap = owned.capacity();
-    let (res, slice) = stream.cancelable_read(owned.slice_mut(len..cap), slot.handle()).await;
+    let (res, slice) = stream
+        .cancelable_read(owned.slice_mut(len..cap), slot.handle())
+        .await;
     *buf = slice.into_inner();
     match res {
         Ok(0) => Err(IoFail::Closed),
@@ -57,12 +63,17 @@ pub async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, slot: &ConnSl
 }
 
 /// Writes all of `buf` and clears it (keeping its allocation).
-pub async fn write_all(stream: &mut TcpStream, buf: &mut BytesMut, slot: &ConnSlot) -> Result<(), IoFail> {
+pub async fn write_all(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    slot: &ConnSlot,
+) -> Result<(), IoFail> {
     if buf.is_empty() {
         return Ok(());
     }
     let owned = std::mem::take(buf);
-    let (res, mut owned) = CancelableAsyncWriteRentExt::write_all(stream, owned, slot.handle()).await;
+    let (res, mut owned) =
+        CancelableAsyncWriteRentExt::write_all(stream, owned, slot.handle()).await;
     owned.clear();
     *buf = owned;
     match res {
@@ -72,7 +83,11 @@ pub async fn write_all(stream: &mut TcpStream, buf: &mut BytesMut, slot: &ConnSl
 }
 
 /// Writes a frozen buffer (e.g. a body slice) without copying it.
-pub async fn write_bytes(stream: &mut TcpStream, data: bytes::Bytes, slot: &ConnSlot) -> Result<(), IoFail> {
+pub async fn write_bytes(
+    stream: &mut TcpStream,
+    data: bytes::Bytes,
+    slot: &ConnSlot,
+) -> Result<(), IoFail> {
     if data.is_empty() {
         return Ok(());
     }
@@ -82,4 +97,3 @@ pub async fn write_bytes(stream: &mut TcpStream, data: bytes::Bytes, slot: &Conn
         Err(e) => Err(classify(e, slot)),
     }
 }
-

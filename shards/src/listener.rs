@@ -10,7 +10,10 @@ const BACKLOG: i32 = 4096;
 
 /// Opens one listening socket per shard on `addr`. A port of 0 is resolved by the first
 /// socket and reused by the rest, so every shard serves the same port.
-pub fn bind_all(addr: SocketAddr, shards: usize) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+pub fn bind_all(
+    addr: SocketAddr,
+    shards: usize,
+) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
     let mut out = Vec::with_capacity(shards);
     let mut addr = addr;
     for _ in 0..shards {

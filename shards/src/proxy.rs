@@ -6,8 +6,8 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use monoio::net::TcpStream;
 use sluice_codec::{
-    encode_chunk, encode_last_chunk, parse_response_head, BodyFraming, ChunkedDecoder, ChunkedEvent,
-    RequestHead, ResponseFraming, ResponseHead, Version,
+    encode_chunk, encode_last_chunk, parse_response_head, BodyFraming, ChunkedDecoder,
+    ChunkedEvent, RequestHead, ResponseFraming, ResponseHead, Version,
 };
 use sluice_engine::forward::encode_upstream_head;
 use sluice_engine::{run_response, ErrorKind, RequestContext, Route, Snapshot, UrlUpstream};
@@ -53,7 +53,14 @@ pub async fn forward(
     let deadline = started + up.timeout;
 
     let mut head = BytesMut::with_capacity(512);
-    encode_upstream_head(&req, route.base_path_len, up, ctx, &snap.request_id_header, &mut head);
+    encode_upstream_head(
+        &req,
+        route.base_path_len,
+        up,
+        ctx,
+        &snap.request_id_header,
+        &mut head,
+    );
     // A small body already in the read buffer rides in the same write as the head and can
     // be replayed on a retry.
     let body_buffered = match req.framing {
@@ -71,9 +78,32 @@ pub async fn forward(
     let (mut uc, resp, addr) = loop {
         let (mut uc, addr, reused) = match checkout_or_connect(shard, up, fresh_only).await {
             Ok(c) => c,
-            Err(e) => return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, !body_buffered).await,
+            Err(e) => {
+                return answer_error(
+                    conn,
+                    shard,
+                    snap,
+                    &req,
+                    ctx,
+                    Some(&route.program),
+                    e,
+                    !body_buffered,
+                )
+                .await
+            }
         };
-        match exchange(conn, shard, snap, &req, &mut uc, head.clone(), body_buffered, deadline).await {
+        match exchange(
+            conn,
+            shard,
+            snap,
+            &req,
+            &mut uc,
+            head.clone(),
+            body_buffered,
+            deadline,
+        )
+        .await
+        {
             Ok(resp) => break (uc, resp, addr),
             Err(ExchangeFail::Stale) if reused && replayable => {
                 fresh_only = true;
@@ -81,19 +111,42 @@ pub async fn forward(
             }
             Err(ExchangeFail::Stale) => {
                 let e = ErrorKind::BadGateway("Upstream closed the connection".into());
-                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, !body_buffered).await;
+                return answer_error(
+                    conn,
+                    shard,
+                    snap,
+                    &req,
+                    ctx,
+                    Some(&route.program),
+                    e,
+                    !body_buffered,
+                )
+                .await;
             }
             Err(ExchangeFail::Fatal(e)) => {
-                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, !body_buffered).await;
+                return answer_error(
+                    conn,
+                    shard,
+                    snap,
+                    &req,
+                    ctx,
+                    Some(&route.program),
+                    e,
+                    !body_buffered,
+                )
+                .await;
             }
             Err(ExchangeFail::Body(f)) => {
                 let e = match f {
                     BodyFail::Downstream => return false,
-                    BodyFail::Malformed => ErrorKind::BadRequest("Malformed chunked request body".into()),
+                    BodyFail::Malformed => {
+                        ErrorKind::BadRequest("Malformed chunked request body".into())
+                    }
                     BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
                     BodyFail::Upstream(io) => io.into(),
                 };
-                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, true).await;
+                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, true)
+                    .await;
             }
         }
     };
@@ -104,11 +157,20 @@ pub async fn forward(
     let (framing, must_close) = match resp.framing {
         ResponseFraming::None => (OutFraming::NoBody, false),
         ResponseFraming::Length(n) => (OutFraming::Length(n), false),
-        ResponseFraming::Chunked | ResponseFraming::Close if client_10 => (OutFraming::UntilClose, true),
+        ResponseFraming::Chunked | ResponseFraming::Close if client_10 => {
+            (OutFraming::UntilClose, true)
+        }
         ResponseFraming::Chunked | ResponseFraming::Close => (OutFraming::Chunked, false),
     };
     let keep = req.keep_alive && !must_close && !shard.shutting_down();
-    encode_head(&mut conn.wbuf, resp.status, &headers, framing, conn_header(&req, keep), Some((&snap.request_id_header, ctx)));
+    encode_head(
+        &mut conn.wbuf,
+        resp.status,
+        &headers,
+        framing,
+        conn_header(&req, keep),
+        Some((&snap.request_id_header, ctx)),
+    );
 
     let body = stream_response(conn, shard, snap, up, &mut uc, resp.framing, framing).await;
     match body {
@@ -143,7 +205,9 @@ async fn checkout_or_connect(
             }
             Ok(Err(e)) => {
                 tracing::debug!(%addr, error = %e, "upstream connect failed");
-                last = ErrorKind::BadGateway(format!("Upstream connection failed: {}", e.kind()).into());
+                last = ErrorKind::BadGateway(
+                    format!("Upstream connection failed: {}", e.kind()).into(),
+                );
             }
             Err(_) => {
                 tracing::debug!(%addr, "upstream connect timed out");
@@ -176,12 +240,18 @@ async fn exchange(
     if !body_buffered {
         if req.expect_continue && conn.rbuf.is_empty() {
             conn.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            conn.slot.arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
-            if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await.is_err() {
+            conn.slot
+                .arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
+            if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+                .await
+                .is_err()
+            {
                 return Err(ExchangeFail::Body(BodyFail::Downstream));
             }
         }
-        send_body(conn, shard, snap, uc, req.framing).await.map_err(ExchangeFail::Body)?;
+        send_body(conn, shard, snap, uc, req.framing)
+            .await
+            .map_err(ExchangeFail::Body)?;
     }
     let mut got_any = false;
     loop {
@@ -234,7 +304,9 @@ async fn send_body(
                     let chunk = conn.rbuf.split_to(take).freeze();
                     left -= take as u64;
                     conn.slot.arm(shard.watchdog.now() + stall, false);
-                    write_bytes(&mut uc.stream, chunk, &conn.slot).await.map_err(BodyFail::Upstream)?;
+                    write_bytes(&mut uc.stream, chunk, &conn.slot)
+                        .await
+                        .map_err(BodyFail::Upstream)?;
                 }
                 if left == 0 {
                     return Ok(());
@@ -271,7 +343,9 @@ async fn send_body(
                 }
                 if !out.is_empty() {
                     conn.slot.arm(shard.watchdog.now() + stall, false);
-                    write_all(&mut uc.stream, &mut out, &conn.slot).await.map_err(BodyFail::Upstream)?;
+                    write_all(&mut uc.stream, &mut out, &conn.slot)
+                        .await
+                        .map_err(BodyFail::Upstream)?;
                 }
                 if done {
                     return Ok(());
@@ -386,4 +460,3 @@ fn put_body(dst: &mut BytesMut, data: &[u8], to: OutFraming) {
         dst.put_slice(data);
     }
 }
-

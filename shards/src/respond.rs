@@ -69,7 +69,11 @@ pub fn encode_head(
         put(dst, &h.name, &h.value);
     }
     match framing {
-        OutFraming::Length(n) => put(dst, b"content-length", itoa::Buffer::new().format(n).as_bytes()),
+        OutFraming::Length(n) => put(
+            dst,
+            b"content-length",
+            itoa::Buffer::new().format(n).as_bytes(),
+        ),
         OutFraming::Chunked => put(dst, b"transfer-encoding", b"chunked"),
         OutFraming::NoBody | OutFraming::UntilClose => {}
     }

@@ -50,7 +50,11 @@ fn preferred() -> Vec<RingSetup> {
         Ok("epoll") | Ok("legacy") => vec![],
         Ok("coop") => vec![RingSetup::CoopTaskrun],
         Ok("uring") => vec![RingSetup::Plain],
-        _ => vec![RingSetup::DeferTaskrun, RingSetup::CoopTaskrun, RingSetup::Plain],
+        _ => vec![
+            RingSetup::DeferTaskrun,
+            RingSetup::CoopTaskrun,
+            RingSetup::Plain,
+        ],
     }
 }
 

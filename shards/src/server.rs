@@ -26,7 +26,12 @@ pub struct RunOptions {
 /// Loads, validates and compiles a config file, rendering every error as
 /// `FILE: field.path: message` lines.
 pub fn load_snapshot(path: &Path) -> Result<(sluice_config::Config, Snapshot), Vec<String>> {
-    let cfg = sluice_config::load_file(path).map_err(|e| e.to_string().lines().map(str::to_string).collect::<Vec<_>>())?;
+    let cfg = sluice_config::load_file(path).map_err(|e| {
+        e.to_string()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })?;
     let snap = sluice_engine::compile(&cfg).map_err(|errs| {
         errs.into_iter()
             .map(|e| format!("{}: {}: {}", path.display(), e.path, e.message))
@@ -37,7 +42,9 @@ pub fn load_snapshot(path: &Path) -> Result<(sluice_config::Config, Snapshot), V
 
 /// CPUs to pin shards to, from the file and the CLI overrides.
 fn shard_cpus(spec: &ShardsSpec, opts: &RunOptions) -> Vec<usize> {
-    let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let available = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let list = match (&opts.cpus, spec) {
         (Some(cpus), _) => cpus.clone(),
         (None, ShardsSpec::Cpus(cpus)) => cpus.clone(),
@@ -98,16 +105,18 @@ pub fn run(opts: RunOptions) -> i32 {
         let (tx, rx) = crossbeam_channel::unbounded();
         controls.push(tx);
         let snapshots = snapshots.clone();
-        let spawned = std::thread::Builder::new().name(format!("sluice-shard-{id}")).spawn(move || {
-            if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
-                tracing::warn!(shard = id, cpu, error = %e, "cannot pin shard to its CPU");
-            }
-            let shard = std::rc::Rc::new(Shard::new(id, snapshots));
-            crate::runtime::block_on(
-                move || shard_main(shard, listeners, rx),
-                |driver| tracing::info!(shard = id, cpu, driver, "shard started"),
-            );
-        });
+        let spawned = std::thread::Builder::new()
+            .name(format!("sluice-shard-{id}"))
+            .spawn(move || {
+                if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
+                    tracing::warn!(shard = id, cpu, error = %e, "cannot pin shard to its CPU");
+                }
+                let shard = std::rc::Rc::new(Shard::new(id, snapshots));
+                crate::runtime::block_on(
+                    move || shard_main(shard, listeners, rx),
+                    |driver| tracing::info!(shard = id, cpu, driver, "shard started"),
+                );
+            });
         match spawned {
             Ok(t) => threads.push(t),
             Err(e) => {
@@ -139,7 +148,12 @@ pub fn run(opts: RunOptions) -> i32 {
 }
 
 /// Re-reads the file; swaps the snapshot only if everything compiled.
-fn reload(path: &Path, running: &sluice_config::Config, snapshots: &ArcSwap<Snapshot>, generation: &mut u64) {
+fn reload(
+    path: &Path,
+    running: &sluice_config::Config,
+    snapshots: &ArcSwap<Snapshot>,
+    generation: &mut u64,
+) {
     match load_snapshot(path) {
         Ok((cfg, snap)) => {
             if cfg.listen != running.listen || cfg.shards != running.shards {
@@ -147,7 +161,11 @@ fn reload(path: &Path, running: &sluice_config::Config, snapshots: &ArcSwap<Snap
             }
             snapshots.store(Arc::new(snap));
             *generation += 1;
-            tracing::info!(generation = *generation, routes = cfg.routes.len(), "config reloaded");
+            tracing::info!(
+                generation = *generation,
+                routes = cfg.routes.len(),
+                "config reloaded"
+            );
         }
         Err(lines) => {
             for l in &lines {

@@ -27,6 +27,7 @@ pub struct Shard {
     snapshots: Arc<ArcSwap<Snapshot>>,
     /// The snapshot this shard last saw, so a request clones an `Rc` (a plain increment)
     /// instead of the shared `Arc` (a contended atomic across shards).
+    #[allow(clippy::redundant_allocation)] // the extra Rc is the point: see above
     cached: RefCell<Rc<Arc<Snapshot>>>,
     pub watchdog: Watchdog,
     pub pool: Pool,
@@ -52,6 +53,7 @@ impl Shard {
     }
 
     /// The current snapshot; a request keeps the one it started with.
+    #[allow(clippy::redundant_allocation)] // shard-local count, see `cached`
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         let current = self.snapshots.load();
         if !Arc::ptr_eq(&current, &self.cached.borrow()) {
@@ -80,7 +82,12 @@ impl Shard {
             if self.shutting_down() {
                 Poll::Ready(())
             } else {
-                self.shutdown_wakers.borrow_mut().push(cx.waker().clone());
+                // The accept loop polls this once per accepted connection; register its
+                // task once, not once per poll.
+                let mut wakers = self.shutdown_wakers.borrow_mut();
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         })
@@ -90,7 +97,11 @@ impl Shard {
 
 /// The shard's main future: accept on every listener, tick the watchdog, obey messages;
 /// returns when shutdown has drained (or timed out).
-pub async fn shard_main(shard: Rc<Shard>, listeners: Vec<std::net::TcpListener>, control: Receiver<ShardMsg>) {
+pub async fn shard_main(
+    shard: Rc<Shard>,
+    listeners: Vec<std::net::TcpListener>,
+    control: Receiver<ShardMsg>,
+) {
     for std_listener in listeners {
         match TcpListener::from_std(std_listener) {
             Ok(l) => {
@@ -105,7 +116,7 @@ pub async fn shard_main(shard: Rc<Shard>, listeners: Vec<std::net::TcpListener>,
         ticker.tick().await;
         ticks += 1;
         shard.watchdog.tick(shard.shutting_down());
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             shard.pool.sweep(shard.watchdog.now());
         }
         while let Ok(msg) = control.try_recv() {
@@ -160,7 +171,14 @@ async fn refuse_overloaded(mut stream: monoio::net::TcpStream) {
     let id = sluice_engine::context::new_request_id();
     let resp = error_response(&ErrorKind::Overloaded, &id);
     let mut out = bytes::BytesMut::new();
-    crate::respond::encode_head(&mut out, resp.status, &resp.headers, crate::respond::OutFraming::Length(resp.body.len() as u64), crate::respond::ConnHeader::Close, None);
+    crate::respond::encode_head(
+        &mut out,
+        resp.status,
+        &resp.headers,
+        crate::respond::OutFraming::Length(resp.body.len() as u64),
+        crate::respond::ConnHeader::Close,
+        None,
+    );
     out.extend_from_slice(&resp.body);
     let _ = stream.write_all(out).await;
 }

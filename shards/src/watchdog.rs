@@ -52,7 +52,6 @@ impl ConnSlot {
         self.expired.get()
     }
 
-
     fn fire(&self, why: Expiry) {
         self.expired.set(why);
         self.deadline.set(None);

@@ -38,30 +38,47 @@ fn merge_replaces_by_name_and_sorts_by_priority() {
         .collect();
     assert_eq!(
         names,
-        vec![("ip-filter", 1), ("tag", 50), ("response-transform", 92), ("mock", 999)]
+        vec![
+            ("ip-filter", 1),
+            ("tag", 50),
+            ("response-transform", 92),
+            ("mock", 999)
+        ]
     );
     let listing = format!("{:?}", snap.routes[0].program);
     assert!(listing.contains("IPFILTER"), "{listing}");
-    assert!(listing.contains("UPSTREAM  proxy http://127.0.0.1:9/v1"), "{listing}");
+    assert!(
+        listing.contains("UPSTREAM  proxy http://127.0.0.1:9/v1"),
+        "{listing}"
+    );
 }
 
 #[test]
 fn interpreter_short_circuits_and_unwinds_ran_ops() {
     let snap = snapshot();
     let mut buf = BytesMut::from(&b"GET /api/users/7 HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
-    let mut req = parse_request_head(&mut buf, &HeadLimits::default()).unwrap().unwrap();
+    let mut req = parse_request_head(&mut buf, &HeadLimits::default())
+        .unwrap()
+        .unwrap();
     let m = snap.router.find(&snap.routes, &req.method, "/api/users/7");
     let RouteMatch::Found { route, .. } = m else {
         panic!("{m:?}")
     };
     let prog = &snap.routes[route].program;
-    let mut ctx = RequestContext::new("127.0.0.1:1".parse().unwrap(), &req.headers, b"x-request-id");
+    let mut ctx = RequestContext::new(
+        "127.0.0.1:1".parse().unwrap(),
+        &req.headers,
+        b"x-request-id",
+    );
     let Flow::Answer(answer) = run_request(prog, &mut req, &mut ctx) else {
         panic!("mock should answer")
     };
     assert_eq!(answer.status, 201);
     assert_eq!(req.headers.get("x-route").unwrap().as_ref(), b"r");
-    assert!(!req.headers.contains("x-global"), "route policy replaces the global one");
+    assert!(
+        !req.headers.contains("x-global"),
+        "route policy replaces the global one"
+    );
     let mut h = answer.headers.clone();
     run_response(prog, 201, &mut h, &mut ctx);
     assert_eq!(h.get("x-resp").unwrap().as_ref(), b"global");
@@ -73,7 +90,10 @@ fn interpreter_short_circuits_and_unwinds_ran_ops() {
     assert_eq!((r.status, r.code), (403, "ip_denied"));
     let mut h = Headers::default();
     run_response(prog, 403, &mut h, &mut ctx);
-    assert!(!h.contains("x-resp"), "response-transform did not run in the request phase");
+    assert!(
+        !h.contains("x-resp"),
+        "response-transform did not run in the request phase"
+    );
 }
 
 #[test]
@@ -83,5 +103,8 @@ fn base_path_prefixes_routes() {
         snap.router.find(&snap.routes, &Method::Get, "/api/static"),
         RouteMatch::Found { route: 1, .. }
     ));
-    assert_eq!(snap.router.find(&snap.routes, &Method::Get, "/static"), RouteMatch::NotFound);
+    assert_eq!(
+        snap.router.find(&snap.routes, &Method::Get, "/static"),
+        RouteMatch::NotFound
+    );
 }

@@ -34,17 +34,39 @@ fn target(raw: &str, base: usize, up: &UrlUpstream) -> String {
 #[test]
 fn paths_are_joined_and_stripped() {
     let up = upstream("/v1", Some("/users"));
-    assert_eq!(target("GET /api/users/42?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 4, &up), "/v1/42?x=1");
-    assert_eq!(target("GET /api/users HTTP/1.1\r\nHost: a\r\n\r\n", 4, &up), "/v1");
-    assert_eq!(target("GET /api/usersx HTTP/1.1\r\nHost: a\r\n\r\n", 4, &up), "/v1/usersx");
+    assert_eq!(
+        target("GET /api/users/42?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 4, &up),
+        "/v1/42?x=1"
+    );
+    assert_eq!(
+        target("GET /api/users HTTP/1.1\r\nHost: a\r\n\r\n", 4, &up),
+        "/v1"
+    );
+    assert_eq!(
+        target("GET /api/usersx HTTP/1.1\r\nHost: a\r\n\r\n", 4, &up),
+        "/v1/usersx"
+    );
     let bare = upstream("", None);
     assert_eq!(target("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, &bare), "/");
-    assert_eq!(target("GET //evil.com/x HTTP/1.1\r\nHost: a\r\n\r\n", 0, &bare), "/evil.com/x");
+    assert_eq!(
+        target("GET //evil.com/x HTTP/1.1\r\nHost: a\r\n\r\n", 0, &bare),
+        "/evil.com/x"
+    );
 }
 
 #[test]
 fn dot_segments_refused() {
-    for bad in ["/a/../b", "/a/%2e%2e/b", "/a/..%2fb", "/a%2F..%2Fb", "/a/.%2E/b", "/./a", "/a\\b", "/a%5cb", "/.."] {
+    for bad in [
+        "/a/../b",
+        "/a/%2e%2e/b",
+        "/a/..%2fb",
+        "/a%2F..%2Fb",
+        "/a/.%2E/b",
+        "/./a",
+        "/a\\b",
+        "/a%5cb",
+        "/..",
+    ] {
         assert!(check_path(bad.as_bytes()).is_err(), "{bad}");
     }
     for ok in ["/a/...", "/a/.b", "/a%2fb", "/", "/a/b.c"] {
@@ -59,12 +81,32 @@ fn head_strips_hop_by_hop_and_adds_forwarding() {
          Keep-Alive: 5\r\nProxy-Authorization: x\r\nTE: trailers\r\nUpgrade: h2c\r\n\
          X-Forwarded-For: 10.0.0.1\r\nContent-Length: 3\r\nX-Keep: yes\r\n\r\n",
     );
-    let ctx = RequestContext::new("127.0.0.1:5555".parse().unwrap(), &Headers::default(), b"x-request-id");
+    let ctx = RequestContext::new(
+        "127.0.0.1:5555".parse().unwrap(),
+        &Headers::default(),
+        b"x-request-id",
+    );
     let mut dst = BytesMut::new();
-    encode_upstream_head(&req, 0, &upstream("", None), &ctx, b"x-request-id", &mut dst);
-    let s = String::from_utf8(dst.to_vec()).unwrap().to_ascii_lowercase();
+    encode_upstream_head(
+        &req,
+        0,
+        &upstream("", None),
+        &ctx,
+        b"x-request-id",
+        &mut dst,
+    );
+    let s = String::from_utf8(dst.to_vec())
+        .unwrap()
+        .to_ascii_lowercase();
     assert!(s.starts_with("post /p http/1.1\r\n"));
-    for gone in ["x-secret", "keep-alive:", "proxy-authorization", "te:", "upgrade", "connection"] {
+    for gone in [
+        "x-secret",
+        "keep-alive:",
+        "proxy-authorization",
+        "te:",
+        "upgrade",
+        "connection",
+    ] {
         assert!(!s.contains(gone), "{gone} leaked: {s}");
     }
     assert!(s.contains("x-keep: yes\r\n"));

@@ -64,7 +64,10 @@ fn params_wildcard_trailing_slash_root() {
     assert_eq!(found(r.find(&routes, &Method::Get, "/files")).0, 3);
     assert_eq!(found(r.find(&routes, &Method::Get, "/")).0, 4);
     assert_eq!(r.find(&routes, &Method::Get, "/nope"), RouteMatch::NotFound);
-    assert_eq!(r.find(&routes, &Method::Get, "/users/7/x"), RouteMatch::NotFound);
+    assert_eq!(
+        r.find(&routes, &Method::Get, "/users/7/x"),
+        RouteMatch::NotFound
+    );
 }
 
 #[test]
