@@ -8,9 +8,13 @@ use bytes::Bytes;
 use crate::headers::trim_ows;
 use crate::{CodecError, HeadLimits, Headers, MAX_LEADING_EMPTY_LINES};
 
-/// A byte range inside the head buffer. `u32` halves the size of the per-parse span array
-/// (256 slots * 16 bytes = 4 KiB of stack that must be zeroed on every parse); the parse
-/// window is capped at `u32::MAX` bytes in [`parse_window`] so offsets always fit.
+/// Header spans kept on the stack. Zeroing a full `MAX_HEADER_SLOTS` array (4 KiB) on
+/// every parse measured ~50 ns of a ~440 ns 8-header parse; 32 slots (512 bytes) cover
+/// ordinary requests, and a head with more fields pays one allocation instead.
+const INLINE_SPANS: usize = 32;
+
+/// A byte range inside the head buffer. `u32` halves the size of the span array; the
+/// parse window is capped at `u32::MAX` bytes in [`parse_window`] so offsets always fit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Span {
     start: u32,
@@ -22,6 +26,14 @@ pub(crate) struct Span {
 pub(crate) struct HeaderSpan {
     pub name: Span,
     pub value: Span,
+}
+
+/// Where the header spans of one head are kept: inline for up to [`INLINE_SPANS`] fields,
+/// on the heap beyond.
+#[derive(Debug)]
+pub(crate) struct SpanBuf {
+    inline: [HeaderSpan; INLINE_SPANS],
+    heap: Vec<HeaderSpan>,
 }
 
 /// Facts about framing and connection handling gathered in one pass over the headers.
@@ -85,6 +97,35 @@ impl Span {
     /// Index one past the last byte.
     pub(crate) fn end(self) -> usize {
         self.end as usize
+    }
+}
+
+impl SpanBuf {
+    /// An empty buffer; allocates nothing.
+    pub(crate) fn new() -> Self {
+        Self {
+            inline: [HeaderSpan::default(); INLINE_SPANS],
+            heap: Vec::new(),
+        }
+    }
+
+    /// `n` slots to fill.
+    pub(crate) fn slots(&mut self, n: usize) -> &mut [HeaderSpan] {
+        if n <= INLINE_SPANS {
+            &mut self.inline[..n]
+        } else {
+            self.heap.resize(n, HeaderSpan::default());
+            &mut self.heap
+        }
+    }
+
+    /// The first `n` slots, as filled by [`SpanBuf::slots`]`(n)`.
+    pub(crate) fn filled(&self, n: usize) -> &[HeaderSpan] {
+        if n <= INLINE_SPANS {
+            &self.inline[..n]
+        } else {
+            &self.heap[..n]
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::head::{
     build_headers, is_valid_authority, leading_empty_lines, map_httparse_error, parse_window,
-    HeadFacts, HeadKind, HeaderSpan, Span,
+    HeadFacts, HeadKind, HeaderSpan, Span, SpanBuf,
 };
 use crate::{CodecError, HeadLimits, Headers, Parsed, MAX_HEADER_SLOTS};
 
@@ -189,9 +189,7 @@ pub fn parse_request_head(
     buf: &mut BytesMut,
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, CodecError> {
-    // Zeroing 4 KiB of spans costs less than a heap allocation per head and keeps the
-    // parse allocation-free until the final `Headers` vector.
-    let mut spans = [HeaderSpan::default(); MAX_HEADER_SLOTS];
+    let mut spans = SpanBuf::new();
     let (plan, len) = match analyze_request(buf, limits, &mut spans)? {
         Parsed::Partial => return Ok(None),
         Parsed::Complete(plan, len) => (plan, len),
@@ -210,7 +208,7 @@ pub fn parse_request_head(
         path,
         query: plan.query.map(|span| head.slice(span.range())),
         version: plan.version,
-        headers: build_headers(&head, &spans[..plan.header_count]),
+        headers: build_headers(&head, spans.filled(plan.header_count)),
         framing: plan.framing,
         keep_alive: plan.keep_alive,
         expect_continue: plan.expect_continue,
@@ -222,7 +220,7 @@ pub fn parse_request_head(
 fn analyze_request(
     buf: &[u8],
     limits: &HeadLimits,
-    spans: &mut [HeaderSpan; MAX_HEADER_SLOTS],
+    spans: &mut SpanBuf,
 ) -> Result<Parsed<RequestPlan>, CodecError> {
     let window = &buf[..parse_window(buf.len(), limits)];
     let partial = || {
@@ -277,14 +275,12 @@ fn analyze_request(
         return Err(CodecError::InvalidLineEnding);
     }
 
-    if window[..len]
-        .windows(2)
-        .any(|w| w[1] == b'\n' && w[0] != b'\r')
-    {
-        return Err(CodecError::InvalidLineEnding);
-    }
     let mut facts = HeadFacts::default();
-    for (slot, header) in spans.iter_mut().zip(req.headers.iter()) {
+    for (slot, header) in spans
+        .slots(req.headers.len())
+        .iter_mut()
+        .zip(req.headers.iter())
+    {
         let name = span(header.name.as_bytes())?;
         let value = span(header.value)?;
         if !ends_with_crlf(window, value.end()) {

@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 use bytes::{Bytes, BytesMut};
 
 use crate::head::{
-    build_headers, map_httparse_error, parse_window, HeadFacts, HeadKind, HeaderSpan, Span,
+    build_headers, map_httparse_error, parse_window, HeadFacts, HeadKind, HeaderSpan, Span, SpanBuf,
 };
 use crate::{CodecError, HeadLimits, Headers, Method, Parsed, Version, MAX_HEADER_SLOTS};
 
@@ -70,7 +70,7 @@ pub fn parse_response_head(
     limits: &HeadLimits,
     request_method: &Method,
 ) -> Result<Option<ResponseHead>, CodecError> {
-    let mut spans = [HeaderSpan::default(); MAX_HEADER_SLOTS];
+    let mut spans = SpanBuf::new();
     let (plan, len) = match analyze_response(buf, limits, request_method, &mut spans)? {
         Parsed::Partial => return Ok(None),
         Parsed::Complete(plan, len) => (plan, len),
@@ -82,7 +82,7 @@ pub fn parse_response_head(
         reason: plan
             .reason
             .map_or_else(Bytes::new, |span| head.slice(span.range())),
-        headers: build_headers(&head, &spans[..plan.header_count]),
+        headers: build_headers(&head, spans.filled(plan.header_count)),
         framing: plan.framing,
         keep_alive: plan.keep_alive,
     }))
@@ -93,7 +93,7 @@ fn analyze_response(
     buf: &[u8],
     limits: &HeadLimits,
     request_method: &Method,
-    spans: &mut [HeaderSpan; MAX_HEADER_SLOTS],
+    spans: &mut SpanBuf,
 ) -> Result<Parsed<ResponsePlan>, CodecError> {
     let window = &buf[..parse_window(buf.len(), limits)];
     let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADER_SLOTS];
@@ -135,7 +135,11 @@ fn analyze_response(
         .and_then(|r| Span::of(window, r.as_bytes()));
 
     let mut facts = HeadFacts::default();
-    for (slot, header) in spans.iter_mut().zip(res.headers.iter()) {
+    for (slot, header) in spans
+        .slots(res.headers.len())
+        .iter_mut()
+        .zip(res.headers.iter())
+    {
         let name = Span::of(window, header.name.as_bytes()).ok_or(CodecError::Malformed)?;
         let value = Span::of(window, header.value).ok_or(CodecError::Malformed)?;
         *slot = HeaderSpan { name, value };

@@ -31,6 +31,25 @@ pub struct Config {
     pub policies: Vec<PolicySpec>,
     /// `routes`, required, at least one, in file order.
     pub routes: Vec<RouteSpec>,
+    /// `consumers`: identities known to `api-key-auth`, `basic-auth` and `rbac`. Default empty.
+    pub consumers: Vec<ConsumerSpec>,
+}
+
+/// One entry of `consumers:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// `id`, required, unique.
+    pub id: String,
+    /// `api_keys`: plain keys or `sha256:<64 hex>` digests. Default empty.
+    pub api_keys: Vec<String>,
+    /// `basic: {username, password_hash}` (argon2 or bcrypt PHC string). Optional.
+    pub basic: Option<(String, String)>,
+    /// `roles`. Default empty.
+    pub roles: Vec<String>,
+    /// `metadata: {k: v}`, file order. Default empty.
+    pub metadata: Vec<(String, String)>,
+    /// Field path, e.g. `consumers[0]`.
+    pub field_path: String,
 }
 
 /// How many shards to run and where.
@@ -156,6 +175,14 @@ pub struct SkipSpec {
 /// The typed options of each policy type.
 #[derive(Debug, Clone)]
 pub enum PolicyKind {
+    /// `jwt-auth`.
+    JwtAuth(JwtAuthOptions),
+    /// `api-key-auth`.
+    ApiKeyAuth(ApiKeyAuthOptions),
+    /// `basic-auth`.
+    BasicAuth(BasicAuthOptions),
+    /// `rbac`.
+    Rbac(RbacOptions),
     /// `ip-filter`.
     IpFilter(IpFilterOptions),
     /// `request-transform`: edits the request before it goes upstream.
@@ -230,4 +257,83 @@ impl Default for Limits {
             max_connections_per_shard: 10_000,
         }
     }
+}
+
+/// Where `jwt-auth` gets its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtKeySource {
+    /// `secret`: an HMAC secret (after `${ENV}` substitution).
+    Secret(String),
+    /// `jwks_url`: an `http://` URL serving a JWKS document.
+    JwksUrl(TargetUrl),
+}
+
+/// `type: jwt-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtAuthOptions {
+    /// Exactly one of `secret` / `jwks_url`.
+    pub keys: JwtKeySource,
+    /// `algorithms`: upper-case names (HS256..EdDSA). Default empty = what the key type allows.
+    pub algorithms: Vec<String>,
+    /// `issuer`. Optional.
+    pub issuer: Option<String>,
+    /// `audience`: a string or a list; any match. Default empty (not checked).
+    pub audience: Vec<String>,
+    /// `header_name`, lower-cased. Default `authorization`.
+    pub header_name: String,
+    /// `token_prefix`. Default `Bearer` (empty string = the whole header value is the token).
+    pub token_prefix: String,
+    /// `query_param`. Optional.
+    pub query_param: Option<String>,
+    /// `cookie`. Optional.
+    pub cookie: Option<String>,
+    /// `forward_claims: {claim.path: header}`, file order. Default empty.
+    pub forward_claims: Vec<(String, String)>,
+    /// `clock_skew`. Default 0s.
+    pub clock_skew: Duration,
+    /// `require_exp`. Default true.
+    pub require_exp: bool,
+    /// `required_claims: {claim: value}` (values as written, compared as strings/JSON scalars).
+    pub required_claims: Vec<(String, String)>,
+    /// `jwks_cache_ttl`. Default 5m.
+    pub jwks_cache_ttl: Duration,
+    /// `jwks_timeout`. Default 10s.
+    pub jwks_timeout: Duration,
+}
+
+/// `type: api-key-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyAuthOptions {
+    /// `header_name`, lower-cased. Default `x-api-key`.
+    pub header_name: String,
+    /// `query_param`. Optional.
+    pub query_param: Option<String>,
+    /// `forward_consumer_header`, lower-cased. Default `x-consumer-id`.
+    pub forward_consumer_header: String,
+}
+
+/// `type: basic-auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicAuthOptions {
+    /// `realm`. Default `Restricted`.
+    pub realm: String,
+    /// `forward_consumer_header`, lower-cased. Default `x-consumer-id`.
+    pub forward_consumer_header: String,
+}
+
+/// `type: rbac`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbacOptions {
+    /// `roles`: any one is enough. Default empty.
+    pub roles: Vec<String>,
+    /// `permissions`: all are required. Default empty.
+    pub permissions: Vec<String>,
+    /// `roles_claim`. Default `roles`.
+    pub roles_claim: String,
+    /// `permissions_claim`. Default `permissions`.
+    pub permissions_claim: String,
+    /// `role_header`, lower-cased. Optional.
+    pub role_header: Option<String>,
+    /// `deny_message`. Default `Forbidden`.
+    pub deny_message: String,
 }

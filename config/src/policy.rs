@@ -34,6 +34,10 @@ impl PolicyKind {
     /// The `type:` name this kind is written as, e.g. `"ip-filter"`; one of [`POLICY_TYPES`].
     pub fn type_name(&self) -> &'static str {
         match self {
+            PolicyKind::JwtAuth(_) => "jwt-auth",
+            PolicyKind::ApiKeyAuth(_) => "api-key-auth",
+            PolicyKind::BasicAuth(_) => "basic-auth",
+            PolicyKind::Rbac(_) => "rbac",
             PolicyKind::IpFilter(_) => "ip-filter",
             PolicyKind::RequestTransform(_) => "request-transform",
             PolicyKind::ResponseTransform(_) => "response-transform",
@@ -65,6 +69,10 @@ impl PolicyKind {
     pub fn default_priority(&self) -> i32 {
         match self {
             PolicyKind::IpFilter(_) => 1,
+            PolicyKind::JwtAuth(_)
+            | PolicyKind::ApiKeyAuth(_)
+            | PolicyKind::BasicAuth(_)
+            | PolicyKind::Rbac(_) => 10,
             PolicyKind::RequestTransform(_) => 50,
             PolicyKind::ResponseTransform(_) => 92,
             // Last, so every other policy (auth, filters, transforms) still applies to a

@@ -76,6 +76,7 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
         limits: limits?,
         policies: policies?,
         routes: routes?,
+        consumers: Vec::new(),
     })
 }
 

@@ -28,18 +28,19 @@ const HOP_BY_HOP: &[&str] = &[
     "traceparent",
 ];
 
-/// True when `name` is a hop-by-hop header (the static list, any `proxy-*`, or a token
-/// listed in the request's `Connection` header).
-pub fn is_hop_by_hop(name: &[u8], connection_tokens: &[&[u8]]) -> bool {
+/// True when `name` is a hop-by-hop header: the static list, any `proxy-*`, or any token
+/// listed in the message's `Connection` header (however many there are).
+pub fn is_hop_by_hop(name: &[u8], headers: &sluice_codec::Headers) -> bool {
     if name.len() > 6 && name[..6].eq_ignore_ascii_case(b"proxy-") {
         return true;
     }
     HOP_BY_HOP
         .iter()
         .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-        || connection_tokens
-            .iter()
-            .any(|t| name.eq_ignore_ascii_case(t))
+        || headers.get_all("connection").any(|v| {
+            v.split(|&b| b == b',')
+                .any(|t| trim(t).eq_ignore_ascii_case(name))
+        })
 }
 
 /// Refuses request paths that could change meaning after normalisation upstream:
@@ -188,22 +189,8 @@ pub fn encode_upstream_head(
     write_upstream_target(req, base_path_len, up, dst);
     dst.put_slice(b" HTTP/1.1\r\n");
 
-    // Tokens of the client's Connection header name more hop-by-hop fields.
-    let mut conn_tokens: [&[u8]; 8] = [b""; 8];
-    let mut n_tokens = 0;
-    for v in req.headers.get_all("connection") {
-        for t in v.split(|&b| b == b',') {
-            let t = trim(t);
-            if !t.is_empty() && n_tokens < conn_tokens.len() {
-                conn_tokens[n_tokens] = t;
-                n_tokens += 1;
-            }
-        }
-    }
-    let conn_tokens = &conn_tokens[..n_tokens];
-
     for h in &req.headers {
-        if is_hop_by_hop(&h.name, conn_tokens)
+        if is_hop_by_hop(&h.name, &req.headers)
             || h.name.eq_ignore_ascii_case(request_id_header)
             || up
                 .headers

@@ -5,6 +5,9 @@
 //! No sockets here: the `shards` crate owns I/O and calls into this crate.
 #![forbid(unsafe_code)]
 
+/// The config model, re-exported so the runtime reads config only through the engine.
+pub use sluice_config as config;
+
 pub mod compile;
 pub mod context;
 pub mod error;

@@ -18,7 +18,8 @@ pub struct OpEntry {
 }
 
 /// The read-only program of one route. Mutable per-shard state (buckets, caches) lives
-/// in the shard, keyed by route and op index, never in here.
+/// in the shard, keyed by what it belongs to (a JWKS URL, a limit's key), never by route or
+/// op index, so it carries over a reload that reorders routes.
 #[derive(Clone, Default)]
 pub struct Program {
     pub ops: Vec<OpEntry>,

@@ -64,16 +64,19 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shard: Rc<Shard>) {
     };
     let mut first = true;
     loop {
-        let snap = shard.snapshot();
-        match read_head(&mut conn, &shard, &snap, first).await {
+        let limits_from = shard.snapshot();
+        match read_head(&mut conn, &shard, &limits_from, first).await {
             HeadRead::Head(req) => {
                 first = false;
+                // Load again: a reload while this connection idled applies to this request.
+                let snap = shard.snapshot();
                 if !handle(&mut conn, &shard, &snap, req).await || shard.shutting_down() {
                     break;
                 }
             }
             HeadRead::Closed => break,
             HeadRead::Error(kind) => {
+                let snap = limits_from;
                 let ctx =
                     RequestContext::new(conn.peer, &Headers::default(), &snap.request_id_header);
                 let resp = error_response(&kind, &ctx.request_id);

@@ -172,7 +172,7 @@ pub async fn forward(
         Some((&snap.request_id_header, ctx)),
     );
 
-    let body = stream_response(conn, shard, snap, up, &mut uc, resp.framing, framing).await;
+    let body = stream_response(conn, shard, snap, deadline, &mut uc, resp.framing, framing).await;
     match body {
         Ok(()) => {
             if resp.keep_alive && resp.framing != ResponseFraming::Close {
@@ -361,18 +361,17 @@ async fn send_body(
 
 /// Streams the response body to the client (the head is already in `conn.wbuf`).
 /// Each upstream read is flushed at once, so event streams are never held back.
-/// The upstream `timeout` bounds each wait for more body bytes, so a long stream
-/// lives as long as it keeps flowing.
+/// The upstream `timeout` is a whole-response deadline: a body still arriving when it
+/// passes is cut off (the head is already sent, so the connection is closed).
 async fn stream_response(
     conn: &mut Downstream,
     shard: &Shard,
     snap: &Snapshot,
-    up: &UrlUpstream,
+    deadline: Instant,
     uc: &mut UpstreamConn,
     from: ResponseFraming,
     to: OutFraming,
 ) -> Result<(), IoFail> {
-    let stall = up.timeout;
     let client_stall = snap.limits.idle_timeout;
     match from {
         ResponseFraming::None => {
@@ -399,7 +398,7 @@ async fn stream_response(
                 if left == 0 {
                     return Ok(());
                 }
-                conn.slot.arm(shard.watchdog.now() + stall, false);
+                conn.slot.arm(deadline, false);
                 read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
             }
         }
@@ -426,7 +425,7 @@ async fn stream_response(
                 if done {
                     return Ok(());
                 }
-                conn.slot.arm(shard.watchdog.now() + stall, false);
+                conn.slot.arm(deadline, false);
                 read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
             }
         }
@@ -437,7 +436,7 @@ async fn stream_response(
             }
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
             write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
-            conn.slot.arm(shard.watchdog.now() + stall, false);
+            conn.slot.arm(deadline, false);
             match read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await {
                 Ok(_) => {}
                 Err(IoFail::Closed) => {

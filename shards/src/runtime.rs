@@ -43,8 +43,9 @@ impl RingSetup {
     }
 }
 
-/// Which driver to prefer, from `SLUICE_DRIVER` (`auto` default, `defer`, `coop`, `uring`,
-/// `epoll`): lets the load script compare ring setups without a rebuild.
+/// Which driver to prefer, from `SLUICE_DRIVER`: unset or `auto` tries the ring setups best
+/// first; `coop` and `uring` force one; `epoll` (or `legacy`) skips io_uring. Lets the load
+/// script compare drivers without a rebuild. Unknown values mean `auto` and are logged.
 fn preferred() -> Vec<RingSetup> {
     match std::env::var("SLUICE_DRIVER").as_deref() {
         Ok("epoll") | Ok("legacy") => vec![],

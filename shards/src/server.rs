@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use sluice_config::ShardsSpec;
+use sluice_engine::config::{Config, ShardsSpec};
 use sluice_engine::Snapshot;
 
 use crate::shard::{shard_main, Shard, ShardMsg};
@@ -25,8 +25,8 @@ pub struct RunOptions {
 
 /// Loads, validates and compiles a config file, rendering every error as
 /// `FILE: field.path: message` lines.
-pub fn load_snapshot(path: &Path) -> Result<(sluice_config::Config, Snapshot), Vec<String>> {
-    let cfg = sluice_config::load_file(path).map_err(|e| {
+pub fn load_snapshot(path: &Path) -> Result<(Config, Snapshot), Vec<String>> {
+    let cfg = sluice_engine::config::load_file(path).map_err(|e| {
         e.to_string()
             .lines()
             .map(str::to_string)
@@ -51,9 +51,12 @@ fn shard_cpus(spec: &ShardsSpec, opts: &RunOptions) -> Vec<usize> {
         (None, ShardsSpec::Count(n)) => (0..*n).map(|i| i % available).collect(),
         (None, ShardsSpec::Auto) => (0..available).collect(),
     };
-    match opts.shards {
-        Some(n) => (0..n.max(1)).map(|i| list[i % list.len().max(1)]).collect(),
-        None => list,
+    match (opts.shards, &opts.cpus) {
+        // `--shards N --cpus LIST`: N shards over the listed CPUs.
+        (Some(n), Some(_)) => (0..n.max(1)).map(|i| list[i % list.len().max(1)]).collect(),
+        // `--shards N` alone replaces the file's setting entirely.
+        (Some(n), None) => (0..n.max(1)).map(|i| i % available).collect(),
+        (None, _) => list,
     }
 }
 
@@ -97,7 +100,6 @@ pub fn run(opts: RunOptions) -> i32 {
         }
     }
 
-    let shutdown_timeout = snapshot.shutdown_timeout;
     let snapshots = Arc::new(ArcSwap::from_pointee(snapshot));
     let mut controls: Vec<Sender<ShardMsg>> = Vec::with_capacity(n);
     let mut threads = Vec::with_capacity(n);
@@ -132,7 +134,8 @@ pub fn run(opts: RunOptions) -> i32 {
             SIGHUP => reload(&opts.config, &cfg, &snapshots, &mut generation),
             _ => {
                 tracing::info!(signal = sig, "shutting down: draining in-flight requests");
-                let deadline = Instant::now() + shutdown_timeout;
+                // The running snapshot's value: a reload may have changed it.
+                let deadline = Instant::now() + snapshots.load().shutdown_timeout;
                 for c in &controls {
                     let _ = c.send(ShardMsg::Shutdown { deadline });
                 }
@@ -140,20 +143,28 @@ pub fn run(opts: RunOptions) -> i32 {
             }
         }
     }
-    for t in threads {
-        let _ = t.join();
+    // Drain on another thread so a second SIGTERM/SIGINT can still force an exit.
+    std::thread::spawn(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+        tracing::info!("stopped");
+        std::process::exit(0);
+    });
+    for sig in signals.forever() {
+        if sig != SIGHUP {
+            tracing::warn!(
+                signal = sig,
+                "second stop signal: exiting without waiting for the drain"
+            );
+            return 1;
+        }
     }
-    tracing::info!("stopped");
     0
 }
 
 /// Re-reads the file; swaps the snapshot only if everything compiled.
-fn reload(
-    path: &Path,
-    running: &sluice_config::Config,
-    snapshots: &ArcSwap<Snapshot>,
-    generation: &mut u64,
-) {
+fn reload(path: &Path, running: &Config, snapshots: &ArcSwap<Snapshot>, generation: &mut u64) {
     match load_snapshot(path) {
         Ok((cfg, snap)) => {
             if cfg.listen != running.listen || cfg.shards != running.shards {

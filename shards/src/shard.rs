@@ -150,9 +150,9 @@ async fn accept_loop(listener: TcpListener, shard: Rc<Shard>) {
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let limit = shard.snapshot().limits.max_connections_per_shard;
-                if shard.active.get() >= limit {
-                    monoio::spawn(refuse_overloaded(stream));
+                let snap = shard.snapshot();
+                if shard.active.get() >= snap.limits.max_connections_per_shard {
+                    monoio::spawn(refuse_overloaded(stream, peer, snap));
                     continue;
                 }
                 monoio::spawn(crate::conn::serve(stream, peer, shard.clone()));
@@ -166,10 +166,18 @@ async fn accept_loop(listener: TcpListener, shard: Rc<Shard>) {
     }
 }
 
-async fn refuse_overloaded(mut stream: monoio::net::TcpStream) {
+async fn refuse_overloaded(
+    mut stream: monoio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    snap: Rc<Arc<Snapshot>>,
+) {
     use monoio::io::AsyncWriteRentExt;
-    let id = sluice_engine::context::new_request_id();
-    let resp = error_response(&ErrorKind::Overloaded, &id);
+    let ctx = sluice_engine::RequestContext::new(
+        peer,
+        &sluice_codec::Headers::default(),
+        &snap.request_id_header,
+    );
+    let resp = error_response(&ErrorKind::Overloaded, &ctx.request_id);
     let mut out = bytes::BytesMut::new();
     crate::respond::encode_head(
         &mut out,
@@ -177,7 +185,7 @@ async fn refuse_overloaded(mut stream: monoio::net::TcpStream) {
         &resp.headers,
         crate::respond::OutFraming::Length(resp.body.len() as u64),
         crate::respond::ConnHeader::Close,
-        None,
+        Some((&snap.request_id_header, &ctx)),
     );
     out.extend_from_slice(&resp.body);
     let _ = stream.write_all(out).await;

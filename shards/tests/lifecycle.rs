@@ -205,6 +205,40 @@ fn sighup_can_add_and_remove_routes() {
 }
 
 #[test]
+fn upstream_pool_survives_a_reload() {
+    let up = TestUpstream::new().start();
+    let routes = |marker: &str| {
+        up.fill(&format!(
+            r#"
+            routes:
+              - path: /up/*
+                upstream: {{type: url, target: "http://127.0.0.1:$UP"}}
+              - path: /marker
+                upstream: {{type: static, body: {marker}}}
+            "#
+        ))
+    };
+    let gw = Gateway::start(&routes("m1"));
+    let mut c = gw.connect();
+    assert_eq!(c.request("GET", "/up/before", &[], b"").status, 200);
+    gw.rewrite_config(&routes("m2"));
+    gw.signal(libc::SIGHUP);
+    assert!(
+        poll(Duration::from_secs(5), || c
+            .request("GET", "/marker", &[], b"")
+            .text()
+            == "m2"),
+        "a connection opened before the reload never sees the new config"
+    );
+    assert_eq!(c.request("GET", "/up/after", &[], b"").status, 200);
+    assert_eq!(
+        up.connections(),
+        1,
+        "the pooled upstream connection was dropped by the reload"
+    );
+}
+
+#[test]
 fn sighup_with_an_invalid_file_keeps_the_running_config() {
     let gw = Gateway::start(&static_config("v1"));
     assert_eq!(gw.get("/static").text(), "v1");

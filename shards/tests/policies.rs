@@ -101,6 +101,40 @@ fn ip_filter_trust_forwarded_uses_the_first_hop() {
 }
 
 #[test]
+fn ip_filter_and_forwarding_with_an_ipv6_client() {
+    let up = TestUpstream::new().start();
+    let gw = Gateway::start_ipv6(&up.fill(&URL_ROUTES_V6.replace("$URL", URL)));
+    assert_gateway_error(&gw.get("/host"), 403, "ip_denied");
+    assert_gateway_error(&gw.get("/net"), 403, "ip_denied");
+    assert_eq!(
+        gw.get("/v4-net").status,
+        200,
+        "a v4 range never matches a v6 peer"
+    );
+    assert_eq!(gw.get("/allowed").status, 200);
+    let echo = gw.get("/open").echo();
+    assert_eq!(echo.header_list("x-forwarded-for"), ["::1"]);
+}
+
+const URL_ROUTES_V6: &str = r#"
+    routes:
+      - path: /host
+        policies: [{type: ip-filter, deny: ["::1"]}]
+        upstream: $URL
+      - path: /net
+        policies: [{type: ip-filter, deny: ["::/64"]}]
+        upstream: $URL
+      - path: /v4-net
+        policies: [{type: ip-filter, deny: ["127.0.0.0/8", "0.0.0.0/0"]}]
+        upstream: $URL
+      - path: /allowed
+        policies: [{type: ip-filter, mode: allow, allow: ["::1/128"]}]
+        upstream: $URL
+      - path: /open
+        upstream: $URL
+"#;
+
+#[test]
 fn global_policies_apply_to_every_route_unless_skipped_by_path() {
     let (_up, gw) = start(
         r#"

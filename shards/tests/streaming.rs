@@ -117,7 +117,6 @@ fn upload_512_mib_streams_in_bounded_memory() {
     assert_eq!(echo.body_len, BIG);
     assert_eq!(echo.body_sum, sum, "the upstream received other bytes");
     let grew = gw.vm_hwm_kib().saturating_sub(before);
-    eprintln!("HWM before {before} KiB, grew {grew} KiB");
     assert!(
         grew < MAX_GROWTH_KIB,
         "gateway peak RSS grew by {} MiB",
@@ -154,7 +153,6 @@ fn download_512_mib_streams_in_bounded_memory() {
         "corrupt bytes in the piece starting at that offset"
     );
     let grew = gw.vm_hwm_kib().saturating_sub(before);
-    eprintln!("HWM before {before} KiB, grew {grew} KiB");
     assert!(
         grew < MAX_GROWTH_KIB,
         "gateway peak RSS grew by {} MiB",

@@ -499,3 +499,18 @@ fn method_helpers() {
     assert_eq!(Version::Http10.as_str(), "HTTP/1.0");
     assert_eq!(Version::Http11.as_str(), "HTTP/1.1");
 }
+
+#[test]
+fn many_headers_spill_past_the_inline_spans() {
+    let mut raw = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..99 {
+        raw.extend_from_slice(format!("X-{i}: v{i}\r\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    let head = parse_ok(&raw);
+    assert_eq!(head.headers.len(), 100);
+    assert_eq!(head.headers.get("x-98").map(|v| &v[..]), Some(&b"v98"[..]));
+    let mut raw = raw;
+    raw.splice(16..16, b"X-Extra: 1\r\n".iter().copied());
+    assert_eq!(parse(&raw).map(|_| ()), Err(TooManyHeaders));
+}

@@ -1,7 +1,7 @@
 //! The `sluice` binary under test.
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -16,30 +16,40 @@ use super::*;
 /// A running `sluice run`, killed on drop. When the test panicked its stderr is printed.
 pub struct Gateway {
     child: Child,
+    ip: IpAddr,
     pub port: u16,
     dir: TempDir,
     config_path: PathBuf,
-    template: String,
+}
+
+/// The preamble (`name`, `listen`) followed by the dedented `yaml`.
+fn config_text(ip: IpAddr, port: u16, yaml: &str) -> String {
+    let listen = SocketAddr::new(ip, port);
+    format!("name: test\nlisten: [\"{listen}\"]\n{}", dedent(yaml))
 }
 
 impl Gateway {
     /// Starts the gateway on `name: test`, `listen: ["127.0.0.1:$PORT"]` followed by
     /// `yaml` (dedented), and waits until it accepts TCP.
     pub fn start(yaml: &str) -> Gateway {
-        Self::start_with_args(yaml, &[])
+        Self::launch(Ipv4Addr::LOCALHOST.into(), yaml, &[])
     }
 
     /// Like [`Gateway::start`] with extra arguments after `run --config FILE`.
     pub fn start_with_args(yaml: &str, args: &[&str]) -> Gateway {
-        let template = format!(
-            "name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}",
-            dedent(yaml)
-        );
+        Self::launch(Ipv4Addr::LOCALHOST.into(), yaml, args)
+    }
+
+    /// Like [`Gateway::start`], listening on `[::1]`.
+    pub fn start_ipv6(yaml: &str) -> Gateway {
+        Self::launch(Ipv6Addr::LOCALHOST.into(), yaml, &[])
+    }
+
+    fn launch(ip: IpAddr, yaml: &str, args: &[&str]) -> Gateway {
         for attempt in 0.. {
-            let port = free_port();
+            let port = free_port_on(ip);
             let dir = TempDir::new();
-            let config_path =
-                dir.write("sluice.yaml", &template.replace("$PORT", &port.to_string()));
+            let config_path = dir.write("sluice.yaml", &config_text(ip, port, yaml));
             let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
             let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
             let child = Command::new(SLUICE)
@@ -54,10 +64,10 @@ impl Gateway {
                 .expect("spawn sluice");
             let mut gw = Gateway {
                 child,
+                ip,
                 port,
                 dir,
                 config_path,
-                template: template.clone(),
             };
             match gw.wait_ready(Duration::from_secs(10)) {
                 Ok(()) => return gw,
@@ -98,12 +108,12 @@ impl Gateway {
     }
 
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::new(self.ip, self.port)
     }
 
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
+        format!("http://{}{}", self.addr(), path)
     }
 
     pub fn pid(&self) -> i32 {
@@ -130,12 +140,8 @@ impl Gateway {
 
     /// Rewrites the config file with the same preamble (same port) and a new `yaml` body.
     pub fn rewrite_config(&self, yaml: &str) {
-        let text = format!(
-            "name: test\nlisten: [\"127.0.0.1:$PORT\"]\n{}",
-            dedent(yaml)
-        )
-        .replace("$PORT", &self.port.to_string());
-        self.dir.write("sluice.yaml", &text);
+        self.dir
+            .write("sluice.yaml", &config_text(self.ip, self.port, yaml));
     }
 
     pub fn signal(&self, sig: i32) {

@@ -61,7 +61,12 @@ pub fn dedent(text: &str) -> String {
 
 /// A port that was free a moment ago (bind `127.0.0.1:0`, read it, drop the listener).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on(std::net::Ipv4Addr::LOCALHOST.into())
+}
+
+/// A port on `ip` that was free a moment ago.
+pub fn free_port_on(ip: std::net::IpAddr) -> u16 {
+    TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()

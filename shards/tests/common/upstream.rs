@@ -36,6 +36,8 @@ pub enum Reply {
     Stream { len: u64 },
     /// Bytes written as they are; the connection stays open.
     Raw(Vec<u8>),
+    /// Bytes written as they are, then the connection is closed.
+    RawThenClose(Vec<u8>),
     /// Closes the connection with a TCP reset, before any response byte.
     Reset,
     /// Waits, then answers.
@@ -359,6 +361,10 @@ fn serve_connection(
             Reply::Raw(bytes) => {
                 s.write_all(&bytes)?;
                 true
+            }
+            Reply::RawThenClose(bytes) => {
+                s.write_all(&bytes)?;
+                false
             }
             Reply::Reset => {
                 socket2::SockRef::from(&*s).set_linger(Some(Duration::ZERO))?;
