@@ -121,11 +121,13 @@ impl SpanBuf {
 
     /// The first `n` slots, as filled by [`SpanBuf::slots`]`(n)`.
     pub(crate) fn filled(&self, n: usize) -> &[HeaderSpan] {
-        if n <= INLINE_SPANS {
-            &self.inline[..n]
+        let filled = if n <= INLINE_SPANS {
+            self.inline.get(..n)
         } else {
-            &self.heap[..n]
-        }
+            self.heap.get(..n)
+        };
+        // Only a caller bug could ask for more than was filled; no headers beats a panic.
+        filled.unwrap_or_default()
     }
 }
 
@@ -167,8 +169,8 @@ impl HeadFacts {
                     if coding.is_empty() {
                         continue;
                     }
-                    // A coding may carry parameters (`gzip;q=1` is not valid for TE, but a
-                    // parameter never turns a coding into `chunked`), so compare the whole token.
+                    // Compare the whole element: `chunked;x=1` is not plain `chunked`, and
+                    // a parser that strips parameters would frame it differently.
                     let chunked = coding.eq_ignore_ascii_case(b"chunked");
                     self.te_chunked_codings += usize::from(chunked);
                     self.te_last_is_chunked = chunked;

@@ -37,6 +37,26 @@ pub(crate) struct RawConfig {
     pub limits: Option<Value>,
     pub policies: Option<Value>,
     pub routes: Option<Value>,
+    pub consumers: Option<Value>,
+}
+
+/// One entry of `consumers:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConsumer {
+    pub id: Option<Scalar>,
+    pub api_keys: Option<Vec<Scalar>>,
+    pub basic: Option<Value>,
+    pub roles: Option<Vec<Scalar>>,
+    pub metadata: Option<Mapping>,
+}
+
+/// `basic:` of a consumer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicCredentials {
+    pub username: Option<Scalar>,
+    pub password_hash: Option<Scalar>,
 }
 
 /// `limits:`.
@@ -119,6 +139,57 @@ pub(crate) struct RawTransform {
     pub append_headers: Option<Mapping>,
     pub remove_headers: Option<Vec<Scalar>>,
     pub rename_headers: Option<Mapping>,
+}
+
+/// Options of `type: jwt-auth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJwtAuth {
+    pub secret: Option<Scalar>,
+    pub jwks_url: Option<Scalar>,
+    pub algorithms: Option<Vec<Scalar>>,
+    pub issuer: Option<Scalar>,
+    /// One string or a list of them.
+    pub audience: Option<Value>,
+    pub header_name: Option<Scalar>,
+    pub token_prefix: Option<Scalar>,
+    pub query_param: Option<Scalar>,
+    pub cookie: Option<Scalar>,
+    pub forward_claims: Option<Mapping>,
+    pub clock_skew: Option<Scalar>,
+    pub require_exp: Option<Scalar>,
+    pub required_claims: Option<Mapping>,
+    pub jwks_cache_ttl: Option<Scalar>,
+    pub jwks_timeout: Option<Scalar>,
+}
+
+/// Options of `type: api-key-auth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApiKeyAuth {
+    pub header_name: Option<Scalar>,
+    pub query_param: Option<Scalar>,
+    pub forward_consumer_header: Option<Scalar>,
+}
+
+/// Options of `type: basic-auth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub realm: Option<Scalar>,
+    pub forward_consumer_header: Option<Scalar>,
+}
+
+/// Options of `type: rbac`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRbac {
+    pub roles: Option<Vec<Scalar>>,
+    pub permissions: Option<Vec<Scalar>>,
+    pub roles_claim: Option<Scalar>,
+    pub permissions_claim: Option<Scalar>,
+    pub role_header: Option<Scalar>,
+    pub deny_message: Option<Scalar>,
 }
 
 /// Options of `type: mock`.

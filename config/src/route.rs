@@ -190,14 +190,32 @@ pub(crate) fn status(field: Option<Scalar>, path: &str, errors: &mut Errors) -> 
 
 /// Parses `http://host[:port][/path-prefix]`.
 pub(crate) fn target_url(text: &str) -> Result<TargetUrl, String> {
-    let invalid = |why: &str| format!("invalid upstream target {text:?}: {why}");
+    let mut url = http_url(
+        text,
+        "upstream target",
+        "https upstreams are not supported yet (TLS is planned)",
+    )?;
+    let path_prefix = url.path_prefix.trim_end_matches('/');
+    if !path_prefix.is_empty() {
+        http::literal_path(path_prefix)
+            .map_err(|why| format!("invalid upstream target {text:?}: {why}"))?;
+    }
+    url.path_prefix = path_prefix.to_owned();
+    Ok(url)
+}
+
+/// Splits `http://host[:port][/path]` by the rules of [`target_url`], leaving the path
+/// (possibly empty) as written and unchecked in `path_prefix`. `what` names the field in
+/// messages (`invalid {what} "...": why`); `https` is the whole message for an `https` URL.
+pub(crate) fn http_url(text: &str, what: &str, https: &str) -> Result<TargetUrl, String> {
+    let invalid = |why: &str| format!("invalid {what} {text:?}: {why}");
     let Some((scheme, rest)) = text.split_once("://") else {
         return Err(invalid("expected http://host[:port][/path]"));
     };
     let scheme = scheme.to_ascii_lowercase();
     match scheme.as_str() {
         "http" => {}
-        "https" => return Err("https upstreams are not supported yet (TLS is planned)".to_owned()),
+        "https" => return Err(https.to_owned()),
         _ => {
             return Err(invalid(&format!(
                 "unsupported scheme {scheme:?} (expected http)"
@@ -258,15 +276,11 @@ pub(crate) fn target_url(text: &str) -> Result<TargetUrl, String> {
             _ => return Err(invalid(&format!("invalid port {p:?}"))),
         },
     };
-    let path_prefix = path.trim_end_matches('/');
-    if !path_prefix.is_empty() {
-        http::literal_path(path_prefix).map_err(|why| invalid(&why))?;
-    }
     Ok(TargetUrl {
         scheme,
         host,
         port,
-        path_prefix: path_prefix.to_owned(),
+        path_prefix: path.to_owned(),
     })
 }
 

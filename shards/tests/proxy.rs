@@ -60,6 +60,13 @@ fn forwards_method_path_query_and_body() {
 }
 
 #[test]
+fn percent_encoding_is_forwarded_untouched() {
+    let (_up, gw) = start();
+    let target = "/files/a%20b/%C3%A9+x/~y?q=%2F%3F&r=a+b&s=%zz";
+    assert_eq!(gw.get(target).echo().target, format!("/prefix{target}"));
+}
+
+#[test]
 fn strip_prefix_is_removed_before_the_target_prefix() {
     let (_up, gw) = start();
     assert_eq!(gw.get("/strip/a/b?q=1").echo().target, "/prefix/a/b?q=1");
@@ -456,13 +463,99 @@ fn upstream_connection_close_is_honoured() {
     assert_eq!(up.connections(), 3);
 }
 
+/// Upstream answers that cannot be relayed faithfully.
+const BAD_UPSTREAM_RESPONSES: &[(&str, &[u8])] = &[
+    ("garbage", b"HELLO WORLD\r\n\r\n"),
+    (
+        "status not a number",
+        b"HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "status out of range",
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "CL not a number",
+        b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+    ),
+    (
+        "differing duplicate CL",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    ),
+    (
+        "obs-fold",
+        b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "NUL in a value",
+        b"HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n",
+    ),
+];
+
 #[test]
-fn garbage_from_the_upstream_is_502() {
+fn malformed_upstream_responses_are_502() {
+    let mut up = TestUpstream::new();
+    for (i, (_, bytes)) in BAD_UPSTREAM_RESPONSES.iter().enumerate() {
+        up = up.route(&format!("/canned/bad{i}"), Reply::Raw(bytes.to_vec()));
+    }
+    let (_up, gw) = start_with(up);
+    let mut failures = Vec::new();
+    for (i, (name, _)) in BAD_UPSTREAM_RESPONSES.iter().enumerate() {
+        let resp = gw.get(&format!("/canned/bad{i}"));
+        if let Err(why) = check_gateway_error(&resp, 502, "bad_gateway") {
+            failures.push(format!("{name}: {why}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn upstream_response_with_cl_and_te_is_not_relayed_ambiguously() {
     let (_up, gw) = start_with(TestUpstream::new().route(
-        "/canned/garbage",
-        Reply::Raw(b"HELLO WORLD\r\n\r\n".to_vec()),
+        "/canned/both",
+        Reply::Raw(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+        ),
     ));
-    assert_gateway_error(&gw.get("/canned/garbage"), 502, "bad_gateway");
+    let mut c = gw.connect();
+    let resp = c.request("GET", "/canned/both", &[], b"");
+    if resp.status == 502 {
+        assert_gateway_error(&resp, 502, "bad_gateway");
+        return;
+    }
+    // Transfer-Encoding wins (RFC 9112 6.3); the client must not see both.
+    assert_eq!(resp.status, 200, "{resp}");
+    assert!(
+        resp.header("content-length").is_none() || resp.header("transfer-encoding").is_none(),
+        "{resp}"
+    );
+    assert_eq!(resp.text(), "hello");
+    assert_eq!(c.request("GET", "/users/1", &[], b"").status, 200);
+}
+
+#[test]
+fn upstream_closing_mid_body_cuts_the_client_off() {
+    let (_up, gw) = start_with(TestUpstream::new().route(
+        "/canned/short",
+        Reply::RawThenClose(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b".to_vec()),
+    ));
+    let mut c = gw.connect();
+    c.stream()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    c.send_request("GET", "/canned/short", &[], b"");
+    match c.wire.read_response("GET") {
+        // Nothing was sent yet: a 502 is right too.
+        Ok(resp) if resp.status == 502 => assert_gateway_error(&resp, 502, "bad_gateway"),
+        Ok(resp) => panic!("a truncated body was passed off as complete: {resp}"),
+        Err(e) => assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::UnexpectedEof,
+            "the client must be cut off, not left waiting: {e}"
+        ),
+    }
+    assert_eq!(gw.get("/users/1").status, 200);
 }
 
 #[test]

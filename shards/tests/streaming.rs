@@ -319,6 +319,62 @@ fn pipelined_requests_are_answered_in_order() {
 }
 
 #[test]
+fn fifty_pipelined_requests_in_one_write() {
+    let (_up, gw) = start();
+    let mut c = gw.connect();
+    let mut batch = Vec::new();
+    for i in 0..50 {
+        batch.extend(c.request_bytes(
+            "POST",
+            &format!("/up/{i}"),
+            &[],
+            format!("body {i}").as_bytes(),
+        ));
+    }
+    c.send(&batch);
+    for i in 0..50 {
+        let echo = c.read_final("POST").echo();
+        assert_eq!(echo.target, format!("/up/{i}"));
+        assert_eq!(echo.body, Some(format!("body {i}")));
+    }
+}
+
+#[test]
+fn concurrent_uploads_do_not_mix() {
+    let (_up, gw) = start();
+    let addr = gw.addr();
+    let clients: Vec<_> = (0..24u64)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                for round in 0..3u64 {
+                    // A different slice of the pattern for every client and round.
+                    let start = i * 1009 + round * 31;
+                    let body: Vec<u8> = (0..4)
+                        .flat_map(|k| {
+                            pattern_at(start + k * PATTERN_CHUNK as u64, PATTERN_CHUNK).to_vec()
+                        })
+                        .collect();
+                    let echo = c
+                        .request("POST", &format!("/up/{i}/{round}"), &[], &body)
+                        .echo();
+                    assert_eq!(echo.target, format!("/up/{i}/{round}"));
+                    assert_eq!(echo.body_len, body.len() as u64);
+                    assert_eq!(
+                        echo.body_sum,
+                        Checksum::of(&body),
+                        "client {i} round {round}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
+#[test]
 fn pipelined_answers_keep_order_behind_a_slow_upstream() {
     let (_up, gw) = start();
     let mut c = gw.connect();
@@ -384,6 +440,20 @@ fn http_1_0_clients_get_unchunked_answers_and_a_close() {
     );
     let echo = raw.first().echo();
     assert_eq!(echo.body.as_deref(), Some("abc"));
+}
+
+#[test]
+fn client_half_close_after_the_request_still_gets_the_answer() {
+    let (_up, gw) = start();
+    for path in ["/health", "/up/half"] {
+        let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes())
+            .unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let raw = read_raw(&mut s, Duration::from_secs(3));
+        let resp = raw.first();
+        assert_eq!(resp.status, 200, "{path}: {resp}");
+    }
 }
 
 #[test]

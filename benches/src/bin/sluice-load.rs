@@ -130,7 +130,7 @@ struct Target {
     request: Rc<Vec<u8>>,
 }
 
-/// Run-wide clock marks.
+/// The measured window: responses that complete in `[start, end)` are counted.
 #[derive(Clone, Copy)]
 struct Window {
     start: Instant,
