@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use sluice_benches::{bench_snapshot, browser_get};
-use sluice_engine::{run_request, run_response, Program, RequestContext};
+use sluice_engine::{run_request, run_response, PolicyEnv, Program, RequestContext, ShardState};
 
 fn interpreter(c: &mut Criterion) {
     let snap = bench_snapshot();
     let hot = &snap.routes.last().expect("routes").program;
     let empty = Program::default();
+    let state = ShardState::default();
     let peer: SocketAddr = "203.0.113.7:5000".parse().expect("addr");
     let head = browser_get("/api/users/42/orders/9");
     let mut g = c.benchmark_group("interpreter");
@@ -19,7 +20,11 @@ fn interpreter(c: &mut Criterion) {
             b.iter(|| {
                 let mut req = head.clone();
                 let mut ctx = RequestContext::new(peer, &req.headers, b"x-request-id");
-                let flow = run_request(black_box(program), &mut req, &mut ctx);
+                let env = PolicyEnv {
+                    consumers: &snap.consumers,
+                    state: &state,
+                };
+                let flow = run_request(black_box(program), env, &mut req, &mut ctx);
                 let mut resp_headers = sluice_codec::Headers::with_capacity(4);
                 run_response(program, 200, &mut resp_headers, &mut ctx);
                 black_box((flow, resp_headers))

@@ -7,7 +7,8 @@
 //! 2. `${VAR}` / `${VAR:-default}` substitution in string values (`env.rs`);
 //! 3. shape: known fields and value kinds, object by object (`raw.rs`);
 //! 4. values: paths, URLs, CIDRs, durations, defaults (`validate.rs`, `route.rs`,
-//!    `policy.rs`, `http.rs`).
+//!    `policy.rs`, `auth.rs`, `consumer.rs`, `http.rs`), then the checks that span
+//!    sections (an auth policy needs consumers it could let in).
 //!
 //! ```
 //! let config = sluice_config::load_str(
@@ -24,6 +25,8 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
+mod auth;
+mod consumer;
 mod duration;
 mod env;
 mod error;

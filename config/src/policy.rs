@@ -9,7 +9,6 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::env::key_text;
 use crate::error::{self, Errors};
-use crate::http;
 use crate::model::{
     IpFilterMode, IpFilterOptions, MockOptions, PolicyKind, PolicySpec, SkipSpec, TransformOptions,
 };
@@ -18,10 +17,16 @@ use crate::raw::{
 };
 use crate::route::status;
 use crate::validate::duration;
+use crate::{auth, http};
 
-/// The policy `type` names this version understands, in the order listed in messages.
+/// The policy `type` names this version understands, in the order listed in messages
+/// (that of the default priorities).
 pub const POLICY_TYPES: &[&str] = &[
     "ip-filter",
+    "jwt-auth",
+    "api-key-auth",
+    "basic-auth",
+    "rbac",
     "request-transform",
     "response-transform",
     "mock",
@@ -142,6 +147,18 @@ fn entry(value: Value, path: &str, errors: &mut Errors) -> Option<PolicySpec> {
         "ip-filter" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| ip_filter(raw, path, errors))
             .map(PolicyKind::IpFilter),
+        "jwt-auth" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| auth::jwt_auth(raw, path, errors))
+            .map(PolicyKind::JwtAuth),
+        "api-key-auth" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| auth::api_key_auth(raw, path, errors))
+            .map(PolicyKind::ApiKeyAuth),
+        "basic-auth" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| auth::basic_auth(raw, path, errors))
+            .map(PolicyKind::BasicAuth),
+        "rbac" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| auth::rbac(raw, path, errors))
+            .map(PolicyKind::Rbac),
         "request-transform" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| transform(raw, type_name, path, errors))
             .map(PolicyKind::RequestTransform),

@@ -367,16 +367,22 @@ pub(crate) fn unknown_field(name: &str, valid: &[&str]) -> String {
 
 /// ` (did you mean "x"?)` when one candidate is within a couple of typos of `word`, else empty.
 pub(crate) fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    closest(word, candidates)
+        .map(|c| format!(" (did you mean {c:?}?)"))
+        .unwrap_or_default()
+}
+
+/// The candidate within a couple of typos of `word`, if any (the nearest one).
+pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     // Two edits catch transpositions and a dropped letter; more starts suggesting unrelated
     // words for short names.
     const MAX_EDITS: usize = 2;
     candidates
         .iter()
-        .map(|c| (edit_distance(word, c), c))
+        .map(|c| (edit_distance(word, c), *c))
         .filter(|(d, c)| *d <= MAX_EDITS && *d < c.len())
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| format!(" (did you mean {c:?}?)"))
-        .unwrap_or_default()
+        .map(|(_, c)| c)
 }
 
 /// "a string", "a list"... for messages.

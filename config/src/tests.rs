@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::*;
 
+mod auth;
+
 /// A fixed environment, so tests never depend on (or race over) the process's.
 fn env(name: &str) -> Option<String> {
     match name {
@@ -436,7 +438,7 @@ fn unknown_fields_name_the_field_and_list_valid_ones() {
             "limts".into(),
             "unknown field \"limts\" (did you mean \"limits\"?), expected one of: name, \
              base_path, listen, shards, request_id_header, shutdown_timeout, limits, \
-             policies, routes"
+             policies, routes, consumers"
                 .into()
         )
     );
@@ -469,7 +471,8 @@ fn unknown_policy_type() {
         (
             "policies[0].type".into(),
             "unknown policy type \"ip-filtr\" (did you mean \"ip-filter\"?), expected one of: \
-             ip-filter, request-transform, response-transform, mock"
+             ip-filter, jwt-auth, api-key-auth, basic-auth, rbac, request-transform, \
+             response-transform, mock"
                 .into()
         )
     );
@@ -477,8 +480,8 @@ fn unknown_policy_type() {
         error(&format!("{MINIMAL}policies:\n  - name: x\n")),
         (
             "policies[0]".into(),
-            "missing required field \"type\" (one of: ip-filter, request-transform, \
-             response-transform, mock)"
+            "missing required field \"type\" (one of: ip-filter, jwt-auth, api-key-auth, \
+             basic-auth, rbac, request-transform, response-transform, mock)"
                 .into()
         )
     );
@@ -488,6 +491,10 @@ fn unknown_policy_type() {
 fn every_policy_type_name_round_trips() {
     let options = [
         ("ip-filter", "deny: [1.2.3.4]"),
+        ("jwt-auth", "jwks_url: 'http://idp/jwks.json'"),
+        ("api-key-auth", "header_name: x-key"),
+        ("basic-auth", "realm: r"),
+        ("rbac", "roles: [admin]"),
         ("request-transform", "remove_headers: [a]"),
         ("response-transform", "remove_headers: [a]"),
         ("mock", "status: 204"),
@@ -495,7 +502,8 @@ fn every_policy_type_name_round_trips() {
     assert_eq!(POLICY_TYPES, options.map(|(t, _)| t));
     for (type_name, option) in options {
         let c = ok(&format!(
-            "{MINIMAL}policies:\n  - {{type: {type_name}, {option}}}\n"
+            "{MINIMAL}{}policies:\n  - {{type: {type_name}, {option}}}\n",
+            auth::CONSUMERS
         ));
         assert_eq!(c.policies[0].kind.type_name(), type_name);
         assert_eq!(c.policies[0].name, type_name);

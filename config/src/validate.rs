@@ -11,7 +11,7 @@ use serde_yaml_ng::Value;
 use crate::error::{self, Errors};
 use crate::model::{Config, Limits, ShardsSpec};
 use crate::raw::{self, kind, RawConfig, RawLimits, Scalar};
-use crate::{http, policy, route};
+use crate::{consumer, http, policy, route};
 
 /// `listen` when absent.
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -66,6 +66,15 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
             None
         }
     };
+    let consumers = consumer::list(raw.consumers, "consumers", errors);
+    if let Some(consumers) = &consumers {
+        // Judged on what parsed: the global list even when a route failed, and nothing when
+        // the consumers did not parse (a half-read list could only give false alarms).
+        let route_policies = routes.iter().flatten().map(|r| &r.policies[..]);
+        for list in policies.as_deref().into_iter().chain(route_policies) {
+            consumer::check_policies(list, consumers, errors);
+        }
+    }
     Some(Config {
         name: name?,
         base_path: base_path?,
@@ -76,7 +85,7 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
         limits: limits?,
         policies: policies?,
         routes: routes?,
-        consumers: Vec::new(),
+        consumers: consumers?,
     })
 }
 

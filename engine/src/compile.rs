@@ -6,7 +6,10 @@ use bytes::Bytes;
 use regex::RegexSet;
 use sluice_codec::{HeadLimits, Headers, Method};
 use sluice_config::{Config, PolicyKind, PolicySpec, RouteSpec, SkipSpec, UpstreamSpec};
-use sluice_policies::{HeaderTransform, IpFilter, Mock, Op, Skip};
+use sluice_policies::{
+    ApiKeyAuth, BasicAuth, ConsumerRegistry, ConsumerSpec, HeaderTransform, IpFilter, Mock, Op,
+    Rbac, Skip,
+};
 
 use crate::program::MAX_OPS;
 use crate::{
@@ -37,10 +40,34 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
             Err(e) => errors.push(e),
         }
     }
+    let consumers = ConsumerRegistry::new(
+        cfg.consumers
+            .iter()
+            .map(|c| ConsumerSpec {
+                id: c.id.clone(),
+                api_keys: c.api_keys.clone(),
+                basic: c.basic.clone(),
+                roles: c.roles.clone(),
+                metadata: c.metadata.clone(),
+            })
+            .collect(),
+    )
+    .map_err(|message| CompileError {
+        path: "consumers".into(),
+        message,
+    });
+    let consumers = match consumers {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(e);
+            ConsumerRegistry::default()
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Snapshot {
+        consumers,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -124,11 +151,34 @@ fn compile_program(specs: &[&PolicySpec]) -> Program {
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
-            // TEMPORARY while the auth ops are wired in: config does not yet emit these.
-            PolicyKind::JwtAuth(_)
-            | PolicyKind::ApiKeyAuth(_)
-            | PolicyKind::BasicAuth(_)
-            | PolicyKind::Rbac(_) => continue,
+            // TEMPORARY while jwt-auth is wired in: config does not yet emit it.
+            PolicyKind::JwtAuth(_) => continue,
+            PolicyKind::ApiKeyAuth(o) => {
+                p.api_keys.push(ApiKeyAuth {
+                    header_name: o.header_name.clone(),
+                    query_param: o.query_param.clone(),
+                    forward_consumer_header: Some(o.forward_consumer_header.clone()),
+                });
+                Op::ApiKeyAuth((p.api_keys.len() - 1) as u32)
+            }
+            PolicyKind::BasicAuth(o) => {
+                p.basic_auths.push(BasicAuth {
+                    realm: o.realm.clone(),
+                    forward_consumer_header: Some(o.forward_consumer_header.clone()),
+                });
+                Op::BasicAuth((p.basic_auths.len() - 1) as u32)
+            }
+            PolicyKind::Rbac(o) => {
+                p.rbacs.push(Rbac {
+                    roles: o.roles.clone(),
+                    permissions: o.permissions.clone(),
+                    roles_claim: o.roles_claim.clone(),
+                    permissions_claim: o.permissions_claim.clone(),
+                    role_header: o.role_header.clone(),
+                    deny_message: o.deny_message.clone(),
+                });
+                Op::Rbac((p.rbacs.len() - 1) as u32)
+            }
             PolicyKind::IpFilter(o) => {
                 p.ip_filters.push(IpFilter {
                     allow: o.allow.clone(),

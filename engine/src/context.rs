@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_codec::Headers;
+use sluice_policies::Identity;
 
 /// How many ops get an individual timing slot; later ops share the last slot.
 pub const TIMED_OPS: usize = 32;
@@ -26,6 +27,8 @@ pub struct RequestContext {
     pub executed: u128,
     /// Nanoseconds spent in each op (both phases), for metrics.
     pub op_time_ns: [u32; TIMED_OPS],
+    /// Who the caller is, once an auth op identified them.
+    pub identity: Identity,
 }
 
 impl RequestContext {
@@ -53,6 +56,7 @@ impl RequestContext {
             params: Vec::new(),
             executed: 0,
             op_time_ns: [0; TIMED_OPS],
+            identity: Identity::default(),
         }
     }
 

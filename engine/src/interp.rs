@@ -6,7 +6,16 @@ use std::time::Instant;
 use sluice_codec::{Headers, RequestHead};
 use sluice_policies::{Answer, Op, Reject};
 
-use crate::{Program, RequestContext};
+use sluice_policies::ConsumerRegistry;
+
+use crate::{state::ShardState, Program, RequestContext};
+
+/// What ops may read besides the request: the snapshot's consumers and the shard's caches.
+#[derive(Clone, Copy)]
+pub struct PolicyEnv<'a> {
+    pub consumers: &'a ConsumerRegistry,
+    pub state: &'a ShardState,
+}
 
 /// What the request phase decided.
 #[derive(Debug)]
@@ -21,7 +30,12 @@ pub enum Flow {
 
 /// Runs the request phase forward, stopping at the first op that answers or refuses.
 /// Records in `ctx` which ops ran (for the response phase) and how long each took.
-pub fn run_request(program: &Program, req: &mut RequestHead, ctx: &mut RequestContext) -> Flow {
+pub fn run_request(
+    program: &Program,
+    env: PolicyEnv<'_>,
+    req: &mut RequestHead,
+    ctx: &mut RequestContext,
+) -> Flow {
     let path = std::str::from_utf8(&req.path).unwrap_or("");
     for (i, entry) in program.ops.iter().enumerate() {
         if let Some(skip) = &entry.skip {
@@ -46,6 +60,43 @@ pub fn run_request(program: &Program, req: &mut RequestHead, ctx: &mut RequestCo
             // Response-only op: nothing to do on the way in.
             Op::ResponseTransform(_) => Flow::Continue,
             Op::Mock(id) => Flow::Answer(program.mocks[id as usize].on_request()),
+            Op::ApiKeyAuth(id) => {
+                let auth = &program.api_keys[id as usize];
+                let query = req.query.clone();
+                match auth.on_request(
+                    env.consumers,
+                    &mut req.headers,
+                    query.as_deref(),
+                    &mut ctx.identity,
+                ) {
+                    Ok(()) => {
+                        // The upstream must not see the key in the query string either.
+                        if let Some(q) = query.as_deref().and_then(|q| auth.strip_query(q)) {
+                            req.query = if q.is_empty() { None } else { Some(q) };
+                        }
+                        Flow::Continue
+                    }
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::BasicAuth(id) => {
+                let mut cache = env.state.basic.borrow_mut();
+                match program.basic_auths[id as usize].on_request(
+                    env.consumers,
+                    &mut cache,
+                    &mut req.headers,
+                    &mut ctx.identity,
+                ) {
+                    Ok(()) => Flow::Continue,
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::Rbac(id) => {
+                match program.rbacs[id as usize].on_request(&req.headers, &ctx.identity) {
+                    Ok(()) => Flow::Continue,
+                    Err(r) => Flow::Reject(r),
+                }
+            }
         };
         ctx.record_op_time(i, started.elapsed());
         if !matches!(flow, Flow::Continue) {
@@ -77,7 +128,12 @@ pub fn run_response(
                 ctx.record_op_time(i, started.elapsed());
             }
             // Request-only ops: nothing to do on the way out.
-            Op::IpFilter(_) | Op::RequestTransform(_) | Op::Mock(_) => {}
+            Op::IpFilter(_)
+            | Op::RequestTransform(_)
+            | Op::Mock(_)
+            | Op::ApiKeyAuth(_)
+            | Op::BasicAuth(_)
+            | Op::Rbac(_) => {}
         }
     }
 }

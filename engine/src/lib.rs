@@ -16,11 +16,13 @@ pub mod interp;
 pub mod program;
 pub mod router;
 pub mod snapshot;
+pub mod state;
 
 pub use compile::{compile, CompileError};
 pub use context::{RequestContext, TraceContext};
 pub use error::{error_response, ErrorKind, LocalResponse};
-pub use interp::{run_request, run_response, Flow};
+pub use interp::{run_request, run_response, Flow, PolicyEnv};
 pub use program::{OpEntry, Program};
 pub use router::{RouteMatch, Router};
 pub use snapshot::{Route, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream};
+pub use state::ShardState;

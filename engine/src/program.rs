@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use sluice_policies::{HeaderTransform, IpFilter, Mock, Op, Skip};
+use sluice_policies::{ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, Mock, Op, Rbac, Skip};
 
 /// Most ops one program may hold; the interpreter records which ran in a `u128`.
 pub const MAX_OPS: usize = 128;
@@ -26,6 +26,9 @@ pub struct Program {
     pub ip_filters: Vec<IpFilter>,
     pub transforms: Vec<HeaderTransform>,
     pub mocks: Vec<Mock>,
+    pub api_keys: Vec<ApiKeyAuth>,
+    pub basic_auths: Vec<BasicAuth>,
+    pub rbacs: Vec<Rbac>,
     /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
     pub terminal: String,
 }
@@ -67,6 +70,7 @@ impl fmt::Debug for Program {
                 Op::ResponseTransform(id) => {
                     ("RESXFORM", transform_summary(&self.transforms[id as usize]))
                 }
+                Op::ApiKeyAuth(_) | Op::BasicAuth(_) | Op::Rbac(_) => ("", String::new()),
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
                     (
@@ -79,6 +83,27 @@ impl fmt::Debug for Program {
                         ),
                     )
                 }
+            };
+            let (kind, arg) = match e.op {
+                Op::ApiKeyAuth(id) => {
+                    let a = &self.api_keys[id as usize];
+                    (
+                        "APIKEY",
+                        format!("header={} query={:?}", a.header_name, a.query_param),
+                    )
+                }
+                Op::BasicAuth(id) => (
+                    "BASIC",
+                    format!("realm={:?}", self.basic_auths[id as usize].realm),
+                ),
+                Op::Rbac(id) => {
+                    let r = &self.rbacs[id as usize];
+                    (
+                        "RBAC",
+                        format!("roles={:?} permissions={:?}", r.roles, r.permissions),
+                    )
+                }
+                _ => (kind, arg),
             };
             let skip = if e.skip.is_some() { " skip?" } else { "" };
             writeln!(

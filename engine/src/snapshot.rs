@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub shutdown_timeout: Duration,
     pub router: Router,
     pub routes: Vec<Route>,
+    /// `consumers:`, indexed for O(1) credential look-ups.
+    pub consumers: sluice_policies::ConsumerRegistry,
 }
 
 /// Limits the connection loop enforces.

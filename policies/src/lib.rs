@@ -6,14 +6,25 @@
 #![forbid(unsafe_code)]
 
 pub mod answer;
+pub mod api_key;
+pub mod basic_auth;
+pub mod consumers;
+pub mod identity;
 pub mod ip_filter;
+pub mod jwt;
 pub mod mock;
+pub mod rbac;
 pub mod skip;
 pub mod transform;
 
 pub use answer::{Answer, Reject};
+pub use api_key::ApiKeyAuth;
+pub use basic_auth::{BasicAuth, BasicAuthCache};
+pub use consumers::{Consumer, ConsumerRegistry, ConsumerSpec};
+pub use identity::Identity;
 pub use ip_filter::IpFilter;
 pub use mock::Mock;
+pub use rbac::Rbac;
 pub use skip::Skip;
 pub use transform::HeaderTransform;
 
@@ -29,6 +40,12 @@ pub enum Op {
     ResponseTransform(u32),
     /// Answers without calling the upstream (request phase only).
     Mock(u32),
+    /// Identifies the consumer by API key (request phase only).
+    ApiKeyAuth(u32),
+    /// Identifies the consumer by HTTP Basic credentials (request phase only).
+    BasicAuth(u32),
+    /// Requires roles / permissions of the identified caller (request phase only).
+    Rbac(u32),
 }
 
 impl Op {
@@ -39,6 +56,9 @@ impl Op {
             Op::RequestTransform(_) => "request-transform",
             Op::ResponseTransform(_) => "response-transform",
             Op::Mock(_) => "mock",
+            Op::ApiKeyAuth(_) => "api-key-auth",
+            Op::BasicAuth(_) => "basic-auth",
+            Op::Rbac(_) => "rbac",
         }
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use sluice_codec::{parse_response_head, ChunkedDecoder, ChunkedEvent, HeadLimits, Method, ResponseFraming};
+use sluice_codec::{
+    parse_response_head, ChunkedDecoder, ChunkedEvent, HeadLimits, Method, ResponseFraming,
+};
 
 /// Largest body a side call accepts.
 pub const MAX_SIDE_BODY: usize = 1024 * 1024;
@@ -96,7 +98,9 @@ async fn exchange(req: &SideRequest) -> Result<SideResponse, SideError> {
             break h;
         }
         if read_more(&mut stream, &mut buf).await? == 0 {
-            return Err(SideError::Invalid("connection closed before the response head".into()));
+            return Err(SideError::Invalid(
+                "connection closed before the response head".into(),
+            ));
         }
     };
     let body = match head.framing {
@@ -108,7 +112,9 @@ async fn exchange(req: &SideRequest) -> Result<SideResponse, SideError> {
             }
             while buf.len() < n {
                 if read_more(&mut stream, &mut buf).await? == 0 {
-                    return Err(SideError::Invalid("body shorter than Content-Length".into()));
+                    return Err(SideError::Invalid(
+                        "body shorter than Content-Length".into(),
+                    ));
                 }
             }
             buf.split_to(n).freeze()
@@ -117,7 +123,10 @@ async fn exchange(req: &SideRequest) -> Result<SideResponse, SideError> {
             let mut dec = ChunkedDecoder::new();
             let mut body = BytesMut::new();
             loop {
-                match dec.decode(&mut buf).map_err(|e| SideError::Invalid(e.to_string()))? {
+                match dec
+                    .decode(&mut buf)
+                    .map_err(|e| SideError::Invalid(e.to_string()))?
+                {
                     Some(ChunkedEvent::Data(d)) => {
                         if body.len() + d.len() > MAX_SIDE_BODY {
                             return Err(SideError::TooLarge);

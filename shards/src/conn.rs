@@ -13,7 +13,7 @@ use sluice_codec::{
 };
 use sluice_engine::forward::check_path;
 use sluice_engine::{
-    error_response, run_request, run_response, ErrorKind, Flow, Program, RequestContext,
+    error_response, run_request, run_response, ErrorKind, Flow, PolicyEnv, Program, RequestContext,
     RouteMatch, Snapshot, Upstream,
 };
 
@@ -185,7 +185,11 @@ async fn handle(
     ctx.route = Some(route_id);
     ctx.params = params;
     let route = &snap.routes[route_id];
-    match run_request(&route.program, &mut req, &mut ctx) {
+    let env = PolicyEnv {
+        consumers: &snap.consumers,
+        state: &shard.state,
+    };
+    match run_request(&route.program, env, &mut req, &mut ctx) {
         Flow::Continue => {}
         Flow::Answer(answer) => {
             if !answer.delay.is_zero() {

@@ -5,8 +5,8 @@
 //! shared between shards are the read-only config snapshot behind one `ArcSwap` and the
 //! crossbeam channels the main thread uses to send them control messages.
 
-mod client;
 pub mod cli;
+mod client;
 mod conn;
 mod io;
 mod listener;

@@ -31,6 +31,8 @@ pub struct Shard {
     cached: RefCell<Rc<Arc<Snapshot>>>,
     pub watchdog: Watchdog,
     pub pool: Pool,
+    /// Policy caches (Basic credentials, verified tokens, JWKS), kept across reloads.
+    pub state: sluice_engine::ShardState,
     pub active: Cell<usize>,
     shutdown_at: Cell<Option<Instant>>,
     shutdown_wakers: RefCell<Vec<Waker>>,
@@ -46,6 +48,7 @@ impl Shard {
             cached: RefCell::new(Rc::new(first)),
             watchdog: Watchdog::default(),
             pool: Pool::default(),
+            state: sluice_engine::ShardState::default(),
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),

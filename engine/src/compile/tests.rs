@@ -1,5 +1,12 @@
 use super::*;
-use crate::{run_request, run_response, Flow, RequestContext, RouteMatch};
+use crate::{run_request, run_response, Flow, PolicyEnv, RequestContext, RouteMatch, ShardState};
+
+fn env<'a>(snap: &'a Snapshot, state: &'a ShardState) -> PolicyEnv<'a> {
+    PolicyEnv {
+        consumers: &snap.consumers,
+        state,
+    }
+}
 use bytes::BytesMut;
 use sluice_codec::{parse_request_head, HeadLimits};
 
@@ -56,6 +63,7 @@ fn merge_replaces_by_name_and_sorts_by_priority() {
 #[test]
 fn interpreter_short_circuits_and_unwinds_ran_ops() {
     let snap = snapshot();
+    let state = ShardState::default();
     let mut buf = BytesMut::from(&b"GET /api/users/7 HTTP/1.1\r\nHost: x\r\n\r\n"[..]);
     let mut req = parse_request_head(&mut buf, &HeadLimits::default())
         .unwrap()
@@ -70,7 +78,7 @@ fn interpreter_short_circuits_and_unwinds_ran_ops() {
         &req.headers,
         b"x-request-id",
     );
-    let Flow::Answer(answer) = run_request(prog, &mut req, &mut ctx) else {
+    let Flow::Answer(answer) = run_request(prog, env(&snap, &state), &mut req, &mut ctx) else {
         panic!("mock should answer")
     };
     assert_eq!(answer.status, 201);
@@ -84,7 +92,7 @@ fn interpreter_short_circuits_and_unwinds_ran_ops() {
     assert_eq!(h.get("x-resp").unwrap().as_ref(), b"global");
 
     let mut ctx = RequestContext::new("10.1.1.1:1".parse().unwrap(), &req.headers, b"x-request-id");
-    let Flow::Reject(r) = run_request(prog, &mut req, &mut ctx) else {
+    let Flow::Reject(r) = run_request(prog, env(&snap, &state), &mut req, &mut ctx) else {
         panic!("ip-filter should refuse")
     };
     assert_eq!((r.status, r.code), (403, "ip_denied"));

@@ -59,9 +59,9 @@ pub struct ConsumerRegistry {
 
 /// A username's consumer and password hash.
 #[derive(Debug, Clone)]
-pub(crate) struct BasicEntry {
-    pub(crate) consumer: u32,
-    pub(crate) hash: StoredHash,
+struct BasicEntry {
+    consumer: u32,
+    hash: StoredHash,
 }
 
 /// A validated password hash string and the scheme that checks it.
@@ -92,8 +92,8 @@ impl ConsumerRegistry {
     pub fn new(specs: Vec<ConsumerSpec>) -> Result<Self, String> {
         let mut reg = Self::default();
         for spec in specs {
-            let index = u32::try_from(reg.consumers.len())
-                .map_err(|_| "too many consumers".to_string())?;
+            let index =
+                u32::try_from(reg.consumers.len()).map_err(|_| "too many consumers".to_string())?;
             let id = spec.id;
             if id.is_empty() {
                 return Err(format!("consumer #{}: empty id", index + 1));
@@ -109,8 +109,7 @@ impl ConsumerRegistry {
                         v.insert(index);
                     }
                     Entry::Occupied(o) => {
-                        let other = reg
-                            .consumers.get(*o.get() as usize).map_or(&id, |c| &c.id);
+                        let other = reg.consumers.get(*o.get() as usize).map_or(&id, |c| &c.id);
                         return Err(format!(
                             "consumer `{id}`: api key #{} is already used by consumer `{other}`",
                             n + 1
@@ -124,8 +123,7 @@ impl ConsumerRegistry {
                         "consumer `{id}`: basic username must be non-empty and without ':'"
                     ));
                 }
-                let hash =
-                    StoredHash::parse(&hash).map_err(|e| format!("consumer `{id}`: {e}"))?;
+                let hash = StoredHash::parse(&hash).map_err(|e| format!("consumer `{id}`: {e}"))?;
                 if reg.dummy.is_none() {
                     reg.dummy = Some(hash.clone());
                 }
@@ -170,7 +168,9 @@ impl ConsumerRegistry {
 
     /// The consumer with this id, if any.
     pub fn by_id(&self, id: &str) -> Option<&Arc<Consumer>> {
-        self.by_id.get(id).and_then(|&i| self.consumers.get(i as usize))
+        self.by_id
+            .get(id)
+            .and_then(|&i| self.consumers.get(i as usize))
     }
 
     /// The consumer owning the plain API key `key`, if any.
@@ -288,7 +288,8 @@ fn decode_hex32(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-fn hex_value(c: u8) -> Option<u8> {
+/// The value of one hex digit, either case.
+pub(crate) fn hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),

@@ -1,0 +1,15 @@
+//! Per-shard mutable policy state: caches the interpreter consults and fills.
+//!
+//! One per shard, owned by the shard's thread; `RefCell`s, never locks. Keyed by what the
+//! state belongs to (a credential, a JWKS URL), so it survives reloads.
+
+use std::cell::RefCell;
+
+use sluice_policies::BasicAuthCache;
+
+/// A shard's policy state.
+#[derive(Default)]
+pub struct ShardState {
+    /// Successful Basic credential checks, so keep-alive clients skip the hash.
+    pub basic: RefCell<BasicAuthCache>,
+}
