@@ -5,15 +5,20 @@ use std::net::ToSocketAddrs;
 use bytes::Bytes;
 use regex::RegexSet;
 use sluice_codec::{HeadLimits, Headers, Method};
-use sluice_config::{Config, PolicyKind, PolicySpec, RouteSpec, SkipSpec, UpstreamSpec};
+use std::collections::HashMap;
+
+use sluice_config::{
+    Config, JwtKeySource, PolicyKind, PolicySpec, RouteSpec, SkipSpec, UpstreamSpec,
+};
 use sluice_policies::{
-    ApiKeyAuth, BasicAuth, ConsumerRegistry, ConsumerSpec, HeaderTransform, IpFilter, Mock, Op,
-    Rbac, Skip,
+    ApiKeyAuth, BasicAuth, ConsumerRegistry, ConsumerSpec, HeaderTransform, IpFilter, JwtAuth,
+    JwtKeys, Mock, Op, Rbac, Skip,
 };
 
 use crate::program::MAX_OPS;
 use crate::{
-    OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream,
+    FetchTarget, OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse,
+    Upstream, UrlUpstream,
 };
 
 /// A problem found while compiling (after validation), with the field it concerns.
@@ -63,11 +68,13 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
             ConsumerRegistry::default()
         }
     };
+    let jwks = collect_jwks(cfg, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Snapshot {
         consumers,
+        jwks,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -110,7 +117,7 @@ fn compile_route(
             .collect()
     });
     let upstream = compile_upstream(spec)?;
-    let mut program = compile_program(&merge_policies(global, &spec.policies));
+    let mut program = compile_program(&merge_policies(global, &spec.policies))?;
     if program.len() > MAX_OPS {
         return Err(CompileError {
             path: format!("{}.policies", spec.field_path),
@@ -147,12 +154,14 @@ pub fn merge_policies<'a>(
     merged
 }
 
-fn compile_program(specs: &[&PolicySpec]) -> Program {
+fn compile_program(specs: &[&PolicySpec]) -> Result<Program, CompileError> {
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
-            // TEMPORARY while jwt-auth is wired in: config does not yet emit it.
-            PolicyKind::JwtAuth(_) => continue,
+            PolicyKind::JwtAuth(o) => {
+                p.jwts.push(compile_jwt(o)?);
+                Op::JwtAuth((p.jwts.len() - 1) as u32)
+            }
             PolicyKind::ApiKeyAuth(o) => {
                 p.api_keys.push(ApiKeyAuth {
                     header_name: o.header_name.clone(),
@@ -213,7 +222,7 @@ fn compile_program(specs: &[&PolicySpec]) -> Program {
             skip: spec.skip.as_ref().map(compile_skip),
         });
     }
-    p
+    Ok(p)
 }
 
 fn compile_transform(o: &sluice_config::TransformOptions) -> HeaderTransform {
@@ -309,3 +318,124 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
 
 #[cfg(test)]
 mod tests;
+
+fn compile_jwt(o: &sluice_config::JwtAuthOptions) -> Result<JwtAuth, CompileError> {
+    use sluice_policies::jwt::{Alg, KeySet, Validation};
+    let allowed: Vec<Alg> = o
+        .algorithms
+        .iter()
+        .filter_map(|a| Alg::from_name(a))
+        .collect();
+    let (keys, cache_key) = match &o.keys {
+        JwtKeySource::Secret(secret) => {
+            let set = KeySet::hmac(secret.as_bytes().to_vec()).map_err(|e| CompileError {
+                path: "secret".into(),
+                message: e.to_string(),
+            })?;
+            // Ops with the same secret and algorithms may share verified tokens; the digest
+            // keeps the secret itself out of the key.
+            let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+            let hex: String = digest.as_ref()[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            (
+                JwtKeys::Static(std::sync::Arc::new(set)),
+                format!("secret:{hex}:{:?}", o.algorithms),
+            )
+        }
+        JwtKeySource::JwksUrl(t) => {
+            let url = jwks_url(t);
+            (
+                JwtKeys::Jwks {
+                    url: url.clone(),
+                    ttl: o.jwks_cache_ttl,
+                },
+                sluice_policies::jwt_auth::jwks_cache_key(&url),
+            )
+        }
+    };
+    Ok(JwtAuth {
+        cache_key,
+        keys,
+        allowed,
+        validation: Validation {
+            issuer: o.issuer.clone(),
+            audience: o.audience.clone(),
+            clock_skew: o.clock_skew.as_secs(),
+            require_exp: o.require_exp,
+            required_claims: o
+                .required_claims
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        },
+        header_name: o.header_name.clone(),
+        token_prefix: o.token_prefix.clone(),
+        query_param: o.query_param.clone(),
+        cookie: o.cookie.clone(),
+        forward_claims: o
+            .forward_claims
+            .iter()
+            .map(|(claim, header)| (claim.clone(), Bytes::from(header.to_ascii_lowercase())))
+            .collect(),
+    })
+}
+
+/// The URL string a JWKS target is known by (the key of `Snapshot::jwks` and of shard state).
+fn jwks_url(t: &sluice_config::TargetUrl) -> String {
+    format!("{}://{}:{}{}", t.scheme, t.host, t.port, t.path_prefix)
+}
+
+/// Every `jwks_url` in the config, resolved once.
+fn collect_jwks(cfg: &Config, errors: &mut Vec<CompileError>) -> HashMap<String, FetchTarget> {
+    let mut out = HashMap::new();
+    let all = cfg
+        .policies
+        .iter()
+        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()));
+    for p in all {
+        let PolicyKind::JwtAuth(o) = &p.kind else {
+            continue;
+        };
+        let JwtKeySource::JwksUrl(t) = &o.keys else {
+            continue;
+        };
+        let url = jwks_url(t);
+        if out.contains_key(&url) {
+            continue;
+        }
+        match (t.host.as_str(), t.port).to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<_> = addrs.collect();
+                let host = if t.host.contains(':') {
+                    format!("[{}]", t.host)
+                } else {
+                    t.host.clone()
+                };
+                out.insert(
+                    url,
+                    FetchTarget {
+                        addrs,
+                        authority: if t.port == 80 {
+                            host
+                        } else {
+                            format!("{host}:{}", t.port)
+                        },
+                        path: if t.path_prefix.is_empty() {
+                            "/".into()
+                        } else {
+                            t.path_prefix.clone()
+                        },
+                        timeout: o.jwks_timeout,
+                    },
+                );
+            }
+            Err(e) => errors.push(CompileError {
+                path: format!("{}.jwks_url", p.field_path),
+                message: format!("cannot resolve {}: {e}", t.host),
+            }),
+        }
+    }
+    out
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 use sluice_codec::{Headers, RequestHead};
 use sluice_policies::{Answer, Op, Reject};
 
-use sluice_policies::ConsumerRegistry;
+use sluice_policies::{ConsumerRegistry, JwtOutcome};
 
 use crate::{state::ShardState, Program, RequestContext};
 
@@ -26,6 +26,9 @@ pub enum Flow {
     Answer(Answer),
     /// An op refused: send the JSON error.
     Reject(Reject),
+    /// An op needs the JWKS at `url` (a key in `Snapshot::jwks`): fetch it, report it to
+    /// the shard state, then call [`run_request_from`] with `resume_at`.
+    FetchJwks { url: String, resume_at: usize },
 }
 
 /// Runs the request phase forward, stopping at the first op that answers or refuses.
@@ -36,8 +39,19 @@ pub fn run_request(
     req: &mut RequestHead,
     ctx: &mut RequestContext,
 ) -> Flow {
+    run_request_from(program, env, req, ctx, 0)
+}
+
+/// [`run_request`] starting at op `start` (after a fetch the op that asked runs again).
+pub fn run_request_from(
+    program: &Program,
+    env: PolicyEnv<'_>,
+    req: &mut RequestHead,
+    ctx: &mut RequestContext,
+    start: usize,
+) -> Flow {
     let path = std::str::from_utf8(&req.path).unwrap_or("");
-    for (i, entry) in program.ops.iter().enumerate() {
+    for (i, entry) in program.ops.iter().enumerate().skip(start) {
         if let Some(skip) = &entry.skip {
             if skip.matches(&req.method, path, &req.headers) {
                 continue;
@@ -91,6 +105,25 @@ pub fn run_request(
                     Err(r) => Flow::Reject(r),
                 }
             }
+            Op::JwtAuth(id) => {
+                let unix_now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let mut jwt = env.state.jwt.borrow_mut();
+                match program.jwts[id as usize].on_request(
+                    &mut jwt,
+                    &mut req.headers,
+                    req.query.as_deref(),
+                    &mut ctx.identity,
+                    started,
+                    unix_now,
+                ) {
+                    JwtOutcome::Pass => Flow::Continue,
+                    JwtOutcome::Reject(r) => Flow::Reject(r),
+                    JwtOutcome::FetchJwks(url) => Flow::FetchJwks { url, resume_at: i },
+                }
+            }
             Op::Rbac(id) => {
                 match program.rbacs[id as usize].on_request(&req.headers, &ctx.identity) {
                     Ok(()) => Flow::Continue,
@@ -133,7 +166,8 @@ pub fn run_response(
             | Op::Mock(_)
             | Op::ApiKeyAuth(_)
             | Op::BasicAuth(_)
-            | Op::Rbac(_) => {}
+            | Op::Rbac(_)
+            | Op::JwtAuth(_) => {}
         }
     }
 }

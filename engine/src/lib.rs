@@ -21,8 +21,10 @@ pub mod state;
 pub use compile::{compile, CompileError};
 pub use context::{RequestContext, TraceContext};
 pub use error::{error_response, ErrorKind, LocalResponse};
-pub use interp::{run_request, run_response, Flow, PolicyEnv};
+pub use interp::{run_request, run_request_from, run_response, Flow, PolicyEnv};
 pub use program::{OpEntry, Program};
 pub use router::{RouteMatch, Router};
-pub use snapshot::{Route, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream};
+pub use snapshot::{
+    FetchTarget, Route, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream,
+};
 pub use state::ShardState;

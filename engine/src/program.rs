@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use sluice_policies::{ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, Mock, Op, Rbac, Skip};
+use sluice_policies::{
+    ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, JwtAuth, JwtKeys, Mock, Op, Rbac, Skip,
+};
 
 /// Most ops one program may hold; the interpreter records which ran in a `u128`.
 pub const MAX_OPS: usize = 128;
@@ -29,6 +31,7 @@ pub struct Program {
     pub api_keys: Vec<ApiKeyAuth>,
     pub basic_auths: Vec<BasicAuth>,
     pub rbacs: Vec<Rbac>,
+    pub jwts: Vec<JwtAuth>,
     /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
     pub terminal: String,
 }
@@ -70,7 +73,9 @@ impl fmt::Debug for Program {
                 Op::ResponseTransform(id) => {
                     ("RESXFORM", transform_summary(&self.transforms[id as usize]))
                 }
-                Op::ApiKeyAuth(_) | Op::BasicAuth(_) | Op::Rbac(_) => ("", String::new()),
+                Op::ApiKeyAuth(_) | Op::BasicAuth(_) | Op::Rbac(_) | Op::JwtAuth(_) => {
+                    ("", String::new())
+                }
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
                     (
@@ -96,6 +101,15 @@ impl fmt::Debug for Program {
                     "BASIC",
                     format!("realm={:?}", self.basic_auths[id as usize].realm),
                 ),
+                Op::JwtAuth(id) => {
+                    let j = &self.jwts[id as usize];
+                    let keys = match &j.keys {
+                        JwtKeys::Static(_) => "secret".to_string(),
+                        JwtKeys::Jwks { url, .. } => format!("jwks={url}"),
+                    };
+                    let algs: Vec<_> = j.allowed.iter().map(|a| a.name()).collect();
+                    ("JWT", format!("{keys} algorithms={algs:?}"))
+                }
                 Op::Rbac(id) => {
                     let r = &self.rbacs[id as usize];
                     (

@@ -24,6 +24,20 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// `consumers:`, indexed for O(1) credential look-ups.
     pub consumers: sluice_policies::ConsumerRegistry,
+    /// Where each `jwks_url` named by a `jwt-auth` op is fetched from, by URL.
+    pub jwks: std::collections::HashMap<String, FetchTarget>,
+}
+
+/// An HTTP side call the shard makes for an op (a JWKS document).
+#[derive(Debug, Clone)]
+pub struct FetchTarget {
+    /// Resolved at compile time, like upstream targets.
+    pub addrs: Vec<SocketAddr>,
+    /// `host[:port]` for the Host header.
+    pub authority: String,
+    /// Path (and query) to request.
+    pub path: String,
+    pub timeout: Duration,
 }
 
 /// Limits the connection loop enforces.

@@ -5,11 +5,13 @@
 
 use std::cell::RefCell;
 
-use sluice_policies::BasicAuthCache;
+use sluice_policies::{BasicAuthCache, JwtState};
 
 /// A shard's policy state.
 #[derive(Default)]
 pub struct ShardState {
     /// Successful Basic credential checks, so keep-alive clients skip the hash.
     pub basic: RefCell<BasicAuthCache>,
+    /// Verified tokens per `jwt-auth` op and key sets per JWKS URL.
+    pub jwt: RefCell<JwtState>,
 }

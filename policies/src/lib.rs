@@ -12,6 +12,7 @@ pub mod consumers;
 pub mod identity;
 pub mod ip_filter;
 pub mod jwt;
+pub mod jwt_auth;
 pub mod mock;
 pub mod rbac;
 pub mod skip;
@@ -23,6 +24,7 @@ pub use basic_auth::{BasicAuth, BasicAuthCache};
 pub use consumers::{Consumer, ConsumerRegistry, ConsumerSpec};
 pub use identity::Identity;
 pub use ip_filter::IpFilter;
+pub use jwt_auth::{JwtAuth, JwtKeys, JwtOutcome, JwtState};
 pub use mock::Mock;
 pub use rbac::Rbac;
 pub use skip::Skip;
@@ -46,6 +48,8 @@ pub enum Op {
     BasicAuth(u32),
     /// Requires roles / permissions of the identified caller (request phase only).
     Rbac(u32),
+    /// Verifies a bearer JWT (request phase only).
+    JwtAuth(u32),
 }
 
 impl Op {
@@ -59,6 +63,7 @@ impl Op {
             Op::ApiKeyAuth(_) => "api-key-auth",
             Op::BasicAuth(_) => "basic-auth",
             Op::Rbac(_) => "rbac",
+            Op::JwtAuth(_) => "jwt-auth",
         }
     }
 }

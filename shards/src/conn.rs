@@ -13,8 +13,8 @@ use sluice_codec::{
 };
 use sluice_engine::forward::check_path;
 use sluice_engine::{
-    error_response, run_request, run_response, ErrorKind, Flow, PolicyEnv, Program, RequestContext,
-    RouteMatch, Snapshot, Upstream,
+    error_response, run_request_from, run_response, ErrorKind, Flow, PolicyEnv, Program,
+    RequestContext, RouteMatch, Snapshot, Upstream,
 };
 
 use crate::io::{read_some, write_all, IoFail, READ_CHUNK};
@@ -189,7 +189,21 @@ async fn handle(
         consumers: &snap.consumers,
         state: &shard.state,
     };
-    match run_request(&route.program, env, &mut req, &mut ctx) {
+    // An op that needs a side call (a JWKS) returns; the shard fetches and runs the program
+    // again from that op. Twice at most: the op itself rate-limits refetches.
+    let mut start = 0;
+    let mut fetches = 0;
+    let flow = loop {
+        match run_request_from(&route.program, env, &mut req, &mut ctx, start) {
+            Flow::FetchJwks { url, resume_at } if fetches < 2 => {
+                fetches += 1;
+                crate::side::fetch_jwks(shard, snap, &url).await;
+                start = resume_at;
+            }
+            other => break other,
+        }
+    };
+    match flow {
         Flow::Continue => {}
         Flow::Answer(answer) => {
             if !answer.delay.is_zero() {
@@ -205,6 +219,21 @@ async fn handle(
                 answer.status,
                 answer.headers,
                 answer.body,
+            )
+            .await;
+        }
+        // Still no keys after two fetches: the key source is down.
+        Flow::FetchJwks { .. } => {
+            let r = sluice_policies::Reject::new(502, "jwks_error", "Signing keys are unavailable");
+            return answer_error(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut ctx,
+                Some(&route.program),
+                ErrorKind::Rejected(r),
+                false,
             )
             .await;
         }

@@ -16,6 +16,7 @@ mod respond;
 mod runtime;
 mod server;
 mod shard;
+mod side;
 mod watchdog;
 
 pub use server::{run, RunOptions};

@@ -33,6 +33,8 @@ pub struct Shard {
     pub pool: Pool,
     /// Policy caches (Basic credentials, verified tokens, JWKS), kept across reloads.
     pub state: sluice_engine::ShardState,
+    /// Side calls (JWKS fetches) in flight, for single-flight.
+    pub in_flight: crate::side::InFlight,
     pub active: Cell<usize>,
     shutdown_at: Cell<Option<Instant>>,
     shutdown_wakers: RefCell<Vec<Waker>>,
@@ -49,6 +51,7 @@ impl Shard {
             watchdog: Watchdog::default(),
             pool: Pool::default(),
             state: sluice_engine::ShardState::default(),
+            in_flight: Default::default(),
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),

@@ -108,7 +108,7 @@ impl VerifiedCache {
     /// Admits `verified` for `token` until `min(exp, now + bound)` and returns it shared.
     /// Call only once [`decode_and_verify`](super::decode_and_verify) and the claims
     /// checks have passed for this very `token`. Not admitted (but still returned) when
-    /// the cache is disabled or the entry would already be expired. At capacity the least
+    /// the cache is disabled, `exp` is not a number, or the entry would already be expired. At capacity the least
     /// recently used entry is evicted.
     pub fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) -> Rc<VerifiedToken> {
         self.insert_digest(TokenDigest::of(token), verified, now)
@@ -130,6 +130,10 @@ impl VerifiedCache {
             Err(_) => return verified,
         }
         if self.capacity == 0 || expires_at <= now {
+            // An older entry for the same token can only be as stale; drop it now.
+            if let Some(&slot) = self.map.get(&digest) {
+                self.remove(slot);
+            }
             return verified;
         }
         if let Some(&slot) = self.map.get(&digest) {

@@ -9,7 +9,7 @@ use base64::{alphabet, Engine};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{verify, Alg, JwtError};
+use super::{token, verify, Alg, JwtError};
 
 /// Most keys kept from one JWKS. A token without `kid` is tried against every key of the
 /// right type, so this bounds the work a forged kid-less token can cause.
@@ -309,6 +309,9 @@ impl KeySet {
     /// malformed, or [`MAX_JWKS_KEYS`] are already kept. [`KeySet::skipped`] counts them.
     /// [`JwtError::InvalidJwks`] when the document is not a JWKS or no key is usable.
     pub fn from_jwks_json(json: &[u8]) -> Result<KeySet, JwtError> {
+        if !token::starts_as_object(json) {
+            return Err(JwtError::InvalidJwks("not a JSON object".to_owned()));
+        }
         let raw: RawJwks = serde_json::from_slice(json)
             .map_err(|e| JwtError::InvalidJwks(format!("not a JWKS document: {e}")))?;
         let mut entries = Vec::new();
@@ -434,6 +437,9 @@ impl KeySet {
 
 /// One JWK to a key entry; `None` when it is skipped (see [`KeySet::from_jwks_json`]).
 fn parse_jwk(value: &Value) -> Option<KeyEntry> {
+    if !value.is_object() {
+        return None;
+    }
     let jwk = RawJwk::deserialize(value).ok()?;
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         return None;

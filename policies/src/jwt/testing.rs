@@ -78,7 +78,9 @@ pub fn jwks(keys: &[&TestKey]) -> String {
     json!({ "keys": keys }).to_string()
 }
 
-fn shared_rsa_pkcs8() -> &'static [u8] {
+/// One 2048-bit RSA private key (PKCS#8 DER) generated on first use and shared by the
+/// process, since generating one takes seconds in debug builds.
+pub fn shared_rsa_pkcs8() -> &'static [u8] {
     static KEY: OnceLock<Vec<u8>> = OnceLock::new();
     KEY.get_or_init(|| generate_rsa_pkcs8(2048))
 }

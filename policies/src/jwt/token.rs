@@ -77,6 +77,9 @@ pub(crate) fn decode_part(part: &str) -> Result<Vec<u8>, JwtError> {
 
 /// Parses the decoded header.
 pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header, JwtError> {
+    if !starts_as_object(bytes) {
+        return Err(JwtError::Malformed("header is not a JSON object"));
+    }
     let raw: RawHeader =
         serde_json::from_slice(bytes).map_err(|_| JwtError::Malformed("header is not JSON"))?;
     if raw.alg.eq_ignore_ascii_case("none") {
@@ -92,6 +95,12 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header, JwtError> {
         kid: raw.kid,
         typ: raw.typ,
     })
+}
+
+/// `true` when the JSON text opens an object. Derived `Deserialize` structs also accept
+/// arrays (fields by position), which a header or JWKS must never be.
+pub(crate) fn starts_as_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// Parses the decoded payload; it must be a JSON object. Duplicate names keep the last

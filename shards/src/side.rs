@@ -1,0 +1,117 @@
+//! Side calls ops ask for (JWKS documents), single-flight per shard: concurrent requests
+//! that need the same document wait for one fetch instead of starting their own.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use sluice_codec::Method;
+use sluice_engine::{FetchTarget, Snapshot};
+use sluice_policies::jwt::KeySet;
+
+use crate::client::{call, SideRequest};
+use crate::shard::Shard;
+
+/// Fetches in flight on one shard, by URL.
+#[derive(Default)]
+pub struct InFlight {
+    by_url: RefCell<HashMap<String, Rc<Waiters>>>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    done: Cell<bool>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Waiters {
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.done.get() {
+                Poll::Ready(())
+            } else {
+                self.wakers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn finish(&self) {
+        self.done.set(true);
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Makes sure the shard's JWT state has tried to load `url` (or waits for the fetch already
+/// running). Failures are logged; the op then decides (stale keys or 502 `jwks_error`).
+pub async fn fetch_jwks(shard: &Shard, snap: &Snapshot, url: &str) {
+    let running = shard.in_flight.by_url.borrow().get(url).cloned();
+    if let Some(w) = running {
+        w.wait().await;
+        return;
+    }
+    let Some(target) = snap.jwks.get(url) else {
+        tracing::error!(url, "jwt-auth asked for a JWKS the snapshot does not know");
+        return;
+    };
+    let waiters = Rc::new(Waiters::default());
+    shard
+        .in_flight
+        .by_url
+        .borrow_mut()
+        .insert(url.to_owned(), waiters.clone());
+    shard
+        .state
+        .jwt
+        .borrow_mut()
+        .jwks_fetch_started(url, Instant::now());
+    match load(target).await {
+        Ok(keys) => {
+            tracing::info!(
+                shard = shard.id,
+                url,
+                keys = keys.entries().len(),
+                "JWKS loaded"
+            );
+            shard
+                .state
+                .jwt
+                .borrow_mut()
+                .jwks_loaded(url, keys, Instant::now());
+        }
+        Err(e) => {
+            tracing::warn!(shard = shard.id, url, error = %e, "JWKS fetch failed; keeping the last good keys")
+        }
+    }
+    shard.in_flight.by_url.borrow_mut().remove(url);
+    waiters.finish();
+}
+
+async fn load(target: &FetchTarget) -> Result<KeySet, String> {
+    let mut last = String::from("no address");
+    for &addr in &target.addrs {
+        let req = SideRequest {
+            addr,
+            authority: target.authority.clone(),
+            target: target.path.clone(),
+            method: Method::Get,
+            headers: vec![("accept".into(), "application/json".into())],
+            body: bytes::Bytes::new(),
+            timeout: target.timeout,
+        };
+        match call(&req).await {
+            Ok(resp) if resp.status == 200 => {
+                return KeySet::from_jwks_json(&resp.body)
+                    .map_err(|e| format!("invalid JWKS: {e}"));
+            }
+            Ok(resp) => last = format!("status {}", resp.status),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
