@@ -125,11 +125,7 @@ impl Node {
                 return Some(id);
             }
         } else {
-            let seg_start = offset + 1;
-            let seg_end = path[seg_start..]
-                .find('/')
-                .map(|i| seg_start + i)
-                .unwrap_or(path.len());
+            let (seg_start, seg_end) = next_segment(path, offset);
             let seg = &path[seg_start..seg_end];
             if let Ok(pos) = self.statics.binary_search_by(|(s, _)| (**s).cmp(seg)) {
                 let found =
@@ -159,11 +155,7 @@ impl Node {
         if rest.is_empty() || rest == "/" {
             self.terminal.iter().for_each(|&id| f(&routes[id]));
         } else {
-            let seg_start = offset + 1;
-            let seg_end = path[seg_start..]
-                .find('/')
-                .map(|i| seg_start + i)
-                .unwrap_or(path.len());
+            let (seg_start, seg_end) = next_segment(path, offset);
             let seg = &path[seg_start..seg_end];
             if let Ok(pos) = self.statics.binary_search_by(|(s, _)| (**s).cmp(seg)) {
                 self.statics[pos].1.collect(routes, path, seg_end, f);
@@ -188,6 +180,16 @@ fn pick(
         *path_matched = true;
     }
     ids.iter().copied().find(|&id| routes[id].allows(method))
+}
+
+/// Byte range of the segment after the `/` at `offset`.
+fn next_segment(path: &str, offset: usize) -> (usize, usize) {
+    let start = offset + 1;
+    let end = path[start..]
+        .find('/')
+        .map(|i| start + i)
+        .unwrap_or(path.len());
+    (start, end)
 }
 
 /// Non-empty segments of a pattern.

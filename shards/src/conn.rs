@@ -222,33 +222,17 @@ async fn handle(
             )
             .await;
         }
-        // Still no keys after two fetches: the key source is down.
-        Flow::FetchJwks { .. } => {
-            let r = sluice_policies::Reject::new(502, "jwks_error", "Signing keys are unavailable");
-            return answer_error(
-                conn,
-                shard,
-                snap,
-                &req,
-                &mut ctx,
-                Some(&route.program),
-                ErrorKind::Rejected(r),
-                false,
-            )
-            .await;
-        }
-        Flow::Reject(r) => {
-            return answer_error(
-                conn,
-                shard,
-                snap,
-                &req,
-                &mut ctx,
-                Some(&route.program),
-                ErrorKind::Rejected(r),
-                false,
-            )
-            .await;
+        Flow::FetchJwks { .. } | Flow::Reject(_) => {
+            let r = match flow {
+                Flow::Reject(r) => r,
+                // Still no keys after two fetches: the key source is down.
+                _ => {
+                    sluice_policies::Reject::new(502, "jwks_error", "Signing keys are unavailable")
+                }
+            };
+            let e = ErrorKind::Rejected(r);
+            let program = Some(&route.program);
+            return answer_error(conn, shard, snap, &req, &mut ctx, program, e, false).await;
         }
     }
     match &route.upstream {

@@ -109,32 +109,14 @@ pub async fn forward(
                 fresh_only = true;
                 continue;
             }
-            Err(ExchangeFail::Stale) => {
-                let e = ErrorKind::BadGateway("Upstream closed the connection".into());
-                return answer_error(
-                    conn,
-                    shard,
-                    snap,
-                    &req,
-                    ctx,
-                    Some(&route.program),
-                    e,
-                    !body_buffered,
-                )
-                .await;
-            }
-            Err(ExchangeFail::Fatal(e)) => {
-                return answer_error(
-                    conn,
-                    shard,
-                    snap,
-                    &req,
-                    ctx,
-                    Some(&route.program),
-                    e,
-                    !body_buffered,
-                )
-                .await;
+            Err(fail @ (ExchangeFail::Stale | ExchangeFail::Fatal(_))) => {
+                let e = match fail {
+                    ExchangeFail::Fatal(e) => e,
+                    _ => ErrorKind::BadGateway("Upstream closed the connection".into()),
+                };
+                let program = Some(&route.program);
+                return answer_error(conn, shard, snap, &req, ctx, program, e, !body_buffered)
+                    .await;
             }
             Err(ExchangeFail::Body(f)) => {
                 let e = match f {

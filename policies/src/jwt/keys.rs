@@ -279,7 +279,7 @@ impl KeyEntry {
     /// `true` when this key may verify `alg`: the key type matches and the JWK `alg`, if
     /// any, is `alg`.
     pub fn accepts(&self, alg: Alg) -> bool {
-        self.key.key_type() == alg.key_type() && self.alg.map_or(true, |a| a == alg)
+        self.key.key_type() == alg.key_type() && (self.alg.is_none() || self.alg == Some(alg))
     }
 }
 
@@ -431,7 +431,7 @@ impl KeySet {
     ) -> impl Iterator<Item = &'a KeyEntry> + 'a {
         self.entries
             .iter()
-            .filter(move |e| e.accepts(alg) && want.map_or(true, |w| e.kid.as_deref() == w))
+            .filter(move |e| e.accepts(alg) && want.iter().all(|&w| e.kid.as_deref() == w))
     }
 }
 
