@@ -351,7 +351,7 @@ fn compile_jwt(o: &sluice_config::JwtAuthOptions) -> Result<JwtAuth, CompileErro
                     url: url.clone(),
                     ttl: o.jwks_cache_ttl,
                 },
-                sluice_policies::jwt_auth::jwks_cache_key(&url),
+                sluice_policies::jwt_auth::jwks_cache_key(&url, &o.algorithms.join(",")),
             )
         }
     };

@@ -4,8 +4,8 @@
 //! refetch fails (stale-if-error, up to [`STALE_IF_ERROR`]).
 //!
 //! No I/O here: when keys must be fetched the op says so ([`JwtOutcome::FetchJwks`]); the
-//! shard fetches, reports through [`JwtState::jwks_loaded`] / [`JwtState::jwks_failed`],
-//! and runs the op again.
+//! shard fetches, reports through [`JwtState::jwks_fetch_started`] and
+//! [`JwtState::jwks_loaded`] (a failure just leaves the old keys), and runs the op again.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -94,8 +94,11 @@ impl JwtState {
         let e = self.jwks.entry(url.to_owned()).or_default();
         e.keys = Some(Rc::new(keys));
         e.loaded_at = Some(now);
-        if let Some(c) = self.verified.get_mut(&jwks_cache_key(url)) {
-            c.clear();
+        let prefix = jwks_cache_key(url, "");
+        for (key, cache) in self.verified.iter_mut() {
+            if key.starts_with(&prefix) {
+                cache.clear();
+            }
         }
     }
 
@@ -113,9 +116,10 @@ impl JwtState {
     }
 }
 
-/// The verified-cache key of a JWKS-backed op.
-pub fn jwks_cache_key(url: &str) -> String {
-    format!("jwks:{url}")
+/// The verified-cache key of a JWKS-backed op: the URL and the allowed algorithms, so an
+/// op that allows fewer algorithms never trusts a token another op verified.
+pub fn jwks_cache_key(url: &str, algorithms: &str) -> String {
+    format!("jwks:{url}#{algorithms}")
 }
 
 impl JwtAuth {
@@ -268,4 +272,122 @@ fn percent_decode(v: &[u8]) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::testing::{jwks, TestKey};
+    use serde_json::json;
+
+    fn op(keys: JwtKeys) -> JwtAuth {
+        JwtAuth {
+            cache_key: "t".into(),
+            keys,
+            allowed: vec![],
+            validation: Validation::default(),
+            header_name: "authorization".into(),
+            token_prefix: "Bearer".into(),
+            query_param: Some("token".into()),
+            cookie: Some("jwt".into()),
+            forward_claims: vec![("sub".into(), Bytes::from_static(b"x-user"))],
+        }
+    }
+
+    fn run(
+        op: &JwtAuth,
+        state: &mut JwtState,
+        headers: &mut Headers,
+        query: Option<&[u8]>,
+    ) -> JwtOutcome {
+        let mut id = Identity::default();
+        op.on_request(
+            state,
+            headers,
+            query,
+            &mut id,
+            Instant::now(),
+            1_700_000_000,
+        )
+    }
+
+    #[test]
+    fn secret_token_from_each_location() {
+        let key = TestKey::hmac(Alg::HS256, &[7u8; 32]);
+        let a = op(JwtKeys::Static(Arc::new(key.key_set())));
+        let tok = key.mint(&json!({"sub": "bob", "exp": 1_800_000_000u64}));
+        let mut st = JwtState::default();
+        let mut h = Headers::default();
+        h.append("Authorization", format!("Bearer {tok}"));
+        assert!(matches!(run(&a, &mut st, &mut h, None), JwtOutcome::Pass));
+        assert_eq!(h.get("x-user").unwrap().as_ref(), b"bob");
+        let q = format!("a=1&token={tok}");
+        assert!(matches!(
+            run(&a, &mut st, &mut Headers::default(), Some(q.as_bytes())),
+            JwtOutcome::Pass
+        ));
+        let mut c = Headers::default();
+        c.append("cookie", format!("x=1; jwt={tok}"));
+        assert!(matches!(run(&a, &mut st, &mut c, None), JwtOutcome::Pass));
+        match run(&a, &mut st, &mut Headers::default(), None) {
+            JwtOutcome::Reject(r) => assert_eq!(
+                (r.status, r.message.as_ref()),
+                (401, "Missing bearer token")
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn jwks_fetch_then_unknown_kid_refetch_is_rate_limited() {
+        let k1 = TestKey::generate(Alg::ES256, Some("k1"));
+        let k2 = TestKey::generate(Alg::ES256, Some("k2"));
+        let url = "http://idp/jwks".to_string();
+        let a = op(JwtKeys::Jwks {
+            url: url.clone(),
+            ttl: Duration::from_secs(300),
+        });
+        let mut st = JwtState::default();
+        let mut h = Headers::default();
+        h.append(
+            "authorization",
+            format!("Bearer {}", k1.mint(&json!({"exp": 1_800_000_000u64}))),
+        );
+        assert!(matches!(run(&a, &mut st, &mut h, None), JwtOutcome::FetchJwks(u) if u == url));
+        let now = Instant::now();
+        st.jwks_fetch_started(&url, now);
+        st.jwks_loaded(
+            &url,
+            KeySet::from_jwks_json(jwks(&[&k1]).as_bytes()).unwrap(),
+            now,
+        );
+        assert!(matches!(run(&a, &mut st, &mut h, None), JwtOutcome::Pass));
+        // A token from a rotated-in key: the fetch just happened, so no refetch yet.
+        let mut h2 = Headers::default();
+        h2.append(
+            "authorization",
+            format!("Bearer {}", k2.mint(&json!({"exp": 1_800_000_000u64}))),
+        );
+        match run(&a, &mut st, &mut h2, None) {
+            JwtOutcome::Reject(r) => assert_eq!(r.message.as_ref(), "Invalid signature"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn never_loaded_jwks_is_a_502_once_fetching_is_rate_limited() {
+        let url = "http://idp/jwks".to_string();
+        let a = op(JwtKeys::Jwks {
+            url: url.clone(),
+            ttl: Duration::from_secs(300),
+        });
+        let mut st = JwtState::default();
+        st.jwks_fetch_started(&url, Instant::now());
+        let mut h = Headers::default();
+        h.append("authorization", "Bearer a.b.c");
+        match run(&a, &mut st, &mut h, None) {
+            JwtOutcome::Reject(r) => assert_eq!((r.status, r.code), (502, "jwks_error")),
+            other => panic!("{other:?}"),
+        }
+    }
 }

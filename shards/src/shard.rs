@@ -172,6 +172,7 @@ async fn accept_loop(listener: TcpListener, shard: Rc<Shard>) {
     }
 }
 
+#[allow(clippy::redundant_allocation)] // the shard-local snapshot handle, see `Shard::cached`
 async fn refuse_overloaded(
     mut stream: monoio::net::TcpStream,
     peer: std::net::SocketAddr,

@@ -30,10 +30,15 @@ const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
 /// The kind of key an algorithm needs (see [`Alg::key_type`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyType {
+    /// A shared secret (HS*).
     Hmac,
+    /// An RSA public key (RS*, PS*).
     Rsa,
+    /// A NIST P-256 public key (ES256).
     EcP256,
+    /// A NIST P-384 public key (ES384).
     EcP384,
+    /// An Ed25519 public key (EdDSA).
     Ed25519,
 }
 
@@ -43,14 +48,28 @@ pub enum KeyType {
 pub enum Key {
     /// An HMAC secret (HS256/384/512). `Debug` does not print it.
     Hmac(Vec<u8>),
-    /// An RSA public key: big-endian modulus and exponent without leading zeros.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    /// A P-256 public key as the uncompressed point `0x04 || x || y` (65 bytes).
-    EcP256 { point: Vec<u8> },
-    /// A P-384 public key as the uncompressed point `0x04 || x || y` (97 bytes).
-    EcP384 { point: Vec<u8> },
-    /// An Ed25519 public key (32 bytes).
-    Ed25519 { x: Vec<u8> },
+    /// An RSA public key.
+    Rsa {
+        /// Modulus, big-endian without leading zeros (2048..=8192 bits).
+        n: Vec<u8>,
+        /// Public exponent, big-endian without leading zeros.
+        e: Vec<u8>,
+    },
+    /// A P-256 public key.
+    EcP256 {
+        /// The uncompressed point `0x04 || x || y` (65 bytes).
+        point: Vec<u8>,
+    },
+    /// A P-384 public key.
+    EcP384 {
+        /// The uncompressed point `0x04 || x || y` (97 bytes).
+        point: Vec<u8>,
+    },
+    /// An Ed25519 public key.
+    Ed25519 {
+        /// The 32-byte public key.
+        x: Vec<u8>,
+    },
 }
 
 /// One key with the JWK metadata that selects it.
@@ -60,6 +79,7 @@ pub struct KeyEntry {
     pub kid: Option<String>,
     /// The JWK `alg`: when present, the only algorithm this key verifies.
     pub alg: Option<Alg>,
+    /// The key material.
     pub key: Key,
 }
 

@@ -34,17 +34,29 @@ pub type Claims = Map<String, Value>;
 /// restricted to Ed25519). `none` is deliberately absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
+    /// HMAC with SHA-256.
     HS256,
+    /// HMAC with SHA-384.
     HS384,
+    /// HMAC with SHA-512.
     HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
     RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
     RS512,
+    /// RSASSA-PSS with SHA-256 (MGF1 SHA-256, 32-byte salt).
     PS256,
+    /// RSASSA-PSS with SHA-384.
     PS384,
+    /// RSASSA-PSS with SHA-512.
     PS512,
+    /// ECDSA on P-256 with SHA-256.
     ES256,
+    /// ECDSA on P-384 with SHA-384.
     ES384,
+    /// Ed25519 (RFC 8037; Ed448 is not supported).
     EdDSA,
 }
 
@@ -74,7 +86,12 @@ pub enum JwtError {
     /// No key of the type the algorithm needs (e.g. an HS256 token against RSA keys, or a
     /// `kid` that selects an EC key for an RS256 token).
     #[error("no {alg} key for kid {kid:?}")]
-    KeyMismatch { alg: Alg, kid: Option<String> },
+    KeyMismatch {
+        /// The token's algorithm.
+        alg: Alg,
+        /// The token's `kid`, if any.
+        kid: Option<String>,
+    },
     /// The signature does not verify.
     #[error("signature does not verify")]
     BadSignature,
