@@ -104,6 +104,7 @@ pub(crate) fn check_policies(
             PolicyKind::BasicAuth(_) => consumers.iter().any(|c| c.basic.is_some()),
             PolicyKind::JwtAuth(_)
             | PolicyKind::Rbac(_)
+            | PolicyKind::OAuth2(_)
             | PolicyKind::IpFilter(_)
             | PolicyKind::RequestTransform(_)
             | PolicyKind::ResponseTransform(_)

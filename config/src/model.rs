@@ -187,6 +187,8 @@ pub enum PolicyKind {
     BasicAuth(BasicAuthOptions),
     /// `rbac`.
     Rbac(RbacOptions),
+    /// `oauth2` (RFC 7662 token introspection).
+    OAuth2(OAuth2Options),
     /// `ip-filter`.
     IpFilter(IpFilterOptions),
     /// `request-transform`: edits the request before it goes upstream.
@@ -340,4 +342,34 @@ pub struct RbacOptions {
     pub role_header: Option<String>,
     /// `deny_message`. Default `Forbidden`.
     pub deny_message: String,
+}
+
+/// Where `oauth2` reads the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenLocation {
+    /// `Authorization: Bearer <token>` (default).
+    Header,
+    /// The `access_token` query parameter.
+    Query,
+}
+
+/// `type: oauth2`: RFC 7662 token introspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Options {
+    /// `introspection_url`, required, `http://` (path kept as written, like `jwks_url`).
+    pub introspection_url: TargetUrl,
+    /// `client_id`, required.
+    pub client_id: String,
+    /// `client_secret`, required (`${ENV}` recommended).
+    pub client_secret: String,
+    /// `token_location`: `header` (default) or `query`.
+    pub token_location: TokenLocation,
+    /// `required_scopes`: all required. Default empty.
+    pub required_scopes: Vec<String>,
+    /// `cache_ttl`. Default 0s = no cache.
+    pub cache_ttl: Duration,
+    /// `timeout`. Default 5s.
+    pub timeout: Duration,
+    /// `forward_token_info: {field: header}`, file order, header names lower-cased.
+    pub forward_token_info: Vec<(String, String)>,
 }

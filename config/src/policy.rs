@@ -43,6 +43,7 @@ impl PolicyKind {
             PolicyKind::ApiKeyAuth(_) => "api-key-auth",
             PolicyKind::BasicAuth(_) => "basic-auth",
             PolicyKind::Rbac(_) => "rbac",
+            PolicyKind::OAuth2(_) => "oauth2",
             PolicyKind::IpFilter(_) => "ip-filter",
             PolicyKind::RequestTransform(_) => "request-transform",
             PolicyKind::ResponseTransform(_) => "response-transform",
@@ -77,7 +78,8 @@ impl PolicyKind {
             PolicyKind::JwtAuth(_)
             | PolicyKind::ApiKeyAuth(_)
             | PolicyKind::BasicAuth(_)
-            | PolicyKind::Rbac(_) => 10,
+            | PolicyKind::Rbac(_)
+            | PolicyKind::OAuth2(_) => 10,
             PolicyKind::RequestTransform(_) => 50,
             PolicyKind::ResponseTransform(_) => 92,
             // Last, so every other policy (auth, filters, transforms) still applies to a

@@ -69,12 +69,14 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         }
     };
     let jwks = collect_jwks(cfg, &mut errors);
+    let side_targets = collect_introspection(cfg, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     Ok(Snapshot {
         consumers,
         jwks,
+        side_targets,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -158,6 +160,10 @@ fn compile_program(specs: &[&PolicySpec]) -> Result<Program, CompileError> {
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
+            PolicyKind::OAuth2(o) => {
+                p.oauth2s.push(compile_oauth2(o));
+                Op::OAuth2((p.oauth2s.len() - 1) as u32)
+            }
             PolicyKind::JwtAuth(o) => {
                 p.jwts.push(compile_jwt(o)?);
                 Op::JwtAuth((p.jwts.len() - 1) as u32)
@@ -428,11 +434,95 @@ fn collect_jwks(cfg: &Config, errors: &mut Vec<CompileError>) -> HashMap<String,
                             t.path_prefix.clone()
                         },
                         timeout: o.jwks_timeout,
+                        authorization: None,
                     },
                 );
             }
             Err(e) => errors.push(CompileError {
                 path: format!("{}.jwks_url", p.field_path),
+                message: format!("cannot resolve {}: {e}", t.host),
+            }),
+        }
+    }
+    out
+}
+
+/// The key an `oauth2` op's endpoint and cache entries go by: URL and client id, since two
+/// clients of one endpoint may see different answers.
+fn oauth2_key(o: &sluice_config::OAuth2Options) -> String {
+    format!("{}#{}", jwks_url(&o.introspection_url), o.client_id)
+}
+
+fn compile_oauth2(o: &sluice_config::OAuth2Options) -> sluice_policies::OAuth2 {
+    use sluice_policies::oauth2::TokenSource;
+    sluice_policies::OAuth2 {
+        cache_key: oauth2_key(o),
+        url: jwks_url(&o.introspection_url),
+        token_source: match o.token_location {
+            sluice_config::TokenLocation::Header => TokenSource::Header,
+            sluice_config::TokenLocation::Query => TokenSource::Query,
+        },
+        required_scopes: o.required_scopes.clone(),
+        cache_ttl: o.cache_ttl,
+        forward_token_info: o
+            .forward_token_info
+            .iter()
+            .map(|(f, h)| (f.clone(), Bytes::from(h.to_ascii_lowercase())))
+            .collect(),
+    }
+}
+
+/// Every `oauth2` introspection endpoint in the config, resolved once.
+fn collect_introspection(
+    cfg: &Config,
+    errors: &mut Vec<CompileError>,
+) -> HashMap<String, FetchTarget> {
+    use base64::Engine as _;
+    let mut out = HashMap::new();
+    let all = cfg
+        .policies
+        .iter()
+        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()));
+    for p in all {
+        let PolicyKind::OAuth2(o) = &p.kind else {
+            continue;
+        };
+        let key = oauth2_key(o);
+        if out.contains_key(&key) {
+            continue;
+        }
+        let t = &o.introspection_url;
+        match (t.host.as_str(), t.port).to_socket_addrs() {
+            Ok(addrs) => {
+                let host = if t.host.contains(':') {
+                    format!("[{}]", t.host)
+                } else {
+                    t.host.clone()
+                };
+                // RFC 7662 section 2.1: the gateway authenticates as an OAuth client.
+                let creds = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", o.client_id, o.client_secret));
+                out.insert(
+                    key,
+                    FetchTarget {
+                        addrs: addrs.collect(),
+                        authority: if t.port == 80 {
+                            host
+                        } else {
+                            format!("{host}:{}", t.port)
+                        },
+                        path: if t.path_prefix.is_empty() {
+                            "/".into()
+                        } else {
+                            t.path_prefix.clone()
+                        },
+                        timeout: o.timeout,
+                        authorization: Some(format!("Basic {creds}")),
+                    },
+                );
+            }
+            Err(e) => errors.push(CompileError {
+                path: format!("{}.introspection_url", p.field_path),
                 message: format!("cannot resolve {}: {e}", t.host),
             }),
         }

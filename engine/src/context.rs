@@ -29,6 +29,8 @@ pub struct RequestContext {
     pub op_time_ns: [u32; TIMED_OPS],
     /// Who the caller is, once an auth op identified them.
     pub identity: Identity,
+    /// The answer of the side call an op asked for, handed to it when it runs again.
+    pub side_answer: Option<sluice_policies::oauth2::IntrospectionAnswer>,
 }
 
 impl RequestContext {
@@ -57,6 +59,7 @@ impl RequestContext {
             executed: 0,
             op_time_ns: [0; TIMED_OPS],
             identity: Identity::default(),
+            side_answer: None,
         }
     }
 

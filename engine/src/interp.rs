@@ -6,7 +6,7 @@ use std::time::Instant;
 use sluice_codec::{Headers, RequestHead};
 use sluice_policies::{Answer, Op, Reject};
 
-use sluice_policies::{ConsumerRegistry, JwtOutcome};
+use sluice_policies::{ConsumerRegistry, JwtOutcome, OAuth2Outcome};
 
 use crate::{state::ShardState, Program, RequestContext};
 
@@ -29,6 +29,14 @@ pub enum Flow {
     /// An op needs the JWKS at `url` (a key in `Snapshot::jwks`): fetch it, report it to
     /// the shard state, then call [`run_request_from`] with `resume_at`.
     FetchJwks { url: String, resume_at: usize },
+    /// An `oauth2` op needs `token` introspected at `target` (a key in
+    /// `Snapshot::side_targets`): call it, put the answer in `ctx.side_answer`, then call
+    /// [`run_request_from`] with `resume_at`.
+    Introspect {
+        target: String,
+        token: String,
+        resume_at: usize,
+    },
 }
 
 /// Runs the request phase forward, stopping at the first op that answers or refuses.
@@ -106,10 +114,7 @@ pub fn run_request_from(
                 }
             }
             Op::JwtAuth(id) => {
-                let unix_now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
+                let unix_now = unix_now();
                 let mut jwt = env.state.jwt.borrow_mut();
                 match program.jwts[id as usize].on_request(
                     &mut jwt,
@@ -122,6 +127,28 @@ pub fn run_request_from(
                     JwtOutcome::Pass => Flow::Continue,
                     JwtOutcome::Reject(r) => Flow::Reject(r),
                     JwtOutcome::FetchJwks(url) => Flow::FetchJwks { url, resume_at: i },
+                }
+            }
+            Op::OAuth2(id) => {
+                let o = &program.oauth2s[id as usize];
+                let answer = ctx.side_answer.take();
+                let mut st = env.state.oauth2.borrow_mut();
+                match o.on_request(
+                    &mut st,
+                    &mut req.headers,
+                    req.query.as_deref(),
+                    &mut ctx.identity,
+                    answer,
+                    started,
+                    unix_now(),
+                ) {
+                    OAuth2Outcome::Pass => Flow::Continue,
+                    OAuth2Outcome::Reject(r) => Flow::Reject(r),
+                    OAuth2Outcome::Introspect(token) => Flow::Introspect {
+                        target: o.cache_key.clone(),
+                        token,
+                        resume_at: i,
+                    },
                 }
             }
             Op::Rbac(id) => {
@@ -167,7 +194,16 @@ pub fn run_response(
             | Op::ApiKeyAuth(_)
             | Op::BasicAuth(_)
             | Op::Rbac(_)
-            | Op::JwtAuth(_) => {}
+            | Op::JwtAuth(_)
+            | Op::OAuth2(_) => {}
         }
     }
+}
+
+/// Seconds since the Unix epoch, for token expiry checks.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use sluice_policies::{
-    ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, JwtAuth, JwtKeys, Mock, Op, Rbac, Skip,
+    ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, JwtAuth, JwtKeys, Mock, OAuth2, Op, Rbac,
+    Skip,
 };
 
 /// Most ops one program may hold; the interpreter records which ran in a `u128`.
@@ -32,6 +33,7 @@ pub struct Program {
     pub basic_auths: Vec<BasicAuth>,
     pub rbacs: Vec<Rbac>,
     pub jwts: Vec<JwtAuth>,
+    pub oauth2s: Vec<OAuth2>,
     /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
     pub terminal: String,
 }
@@ -73,9 +75,11 @@ impl fmt::Debug for Program {
                 Op::ResponseTransform(id) => {
                     ("RESXFORM", transform_summary(&self.transforms[id as usize]))
                 }
-                Op::ApiKeyAuth(_) | Op::BasicAuth(_) | Op::Rbac(_) | Op::JwtAuth(_) => {
-                    ("", String::new())
-                }
+                Op::ApiKeyAuth(_)
+                | Op::BasicAuth(_)
+                | Op::Rbac(_)
+                | Op::JwtAuth(_)
+                | Op::OAuth2(_) => ("", String::new()),
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
                     (
@@ -109,6 +113,14 @@ impl fmt::Debug for Program {
                     };
                     let algs: Vec<_> = j.allowed.iter().map(|a| a.name()).collect();
                     ("JWT", format!("{keys} algorithms={algs:?}"))
+                }
+                Op::OAuth2(id) => {
+                    let o = &self.oauth2s[id as usize];
+                    let arg = format!(
+                        "introspect={} scopes={:?} cache={:?}",
+                        o.url, o.required_scopes, o.cache_ttl
+                    );
+                    ("OAUTH2", arg)
                 }
                 Op::Rbac(id) => {
                     let r = &self.rbacs[id as usize];

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub consumers: sluice_policies::ConsumerRegistry,
     /// Where each `jwks_url` named by a `jwt-auth` op is fetched from, by URL.
     pub jwks: std::collections::HashMap<String, FetchTarget>,
+    /// Introspection endpoints of `oauth2` ops, by the op's cache key (URL and client).
+    pub side_targets: std::collections::HashMap<String, FetchTarget>,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).
@@ -38,6 +40,8 @@ pub struct FetchTarget {
     /// Path (and query) to request.
     pub path: String,
     pub timeout: Duration,
+    /// `Authorization` value to send (introspection client credentials), if any.
+    pub authorization: Option<String>,
 }
 
 /// Limits the connection loop enforces.

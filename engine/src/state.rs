@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use sluice_policies::{BasicAuthCache, JwtState};
+use sluice_policies::{BasicAuthCache, JwtState, OAuth2State};
 
 /// A shard's policy state.
 #[derive(Default)]
@@ -14,4 +14,6 @@ pub struct ShardState {
     pub basic: RefCell<BasicAuthCache>,
     /// Verified tokens per `jwt-auth` op and key sets per JWKS URL.
     pub jwt: RefCell<JwtState>,
+    /// Active introspection results (only when `cache_ttl` is set).
+    pub oauth2: RefCell<OAuth2State>,
 }

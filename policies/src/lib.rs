@@ -14,6 +14,7 @@ pub mod ip_filter;
 pub mod jwt;
 pub mod jwt_auth;
 pub mod mock;
+pub mod oauth2;
 pub mod rbac;
 pub mod skip;
 pub mod transform;
@@ -26,6 +27,7 @@ pub use identity::Identity;
 pub use ip_filter::IpFilter;
 pub use jwt_auth::{JwtAuth, JwtKeys, JwtOutcome, JwtState};
 pub use mock::Mock;
+pub use oauth2::{OAuth2, OAuth2Outcome, OAuth2State};
 pub use rbac::Rbac;
 pub use skip::Skip;
 pub use transform::HeaderTransform;
@@ -50,6 +52,8 @@ pub enum Op {
     Rbac(u32),
     /// Verifies a bearer JWT (request phase only).
     JwtAuth(u32),
+    /// Introspects an opaque bearer token (request phase only).
+    OAuth2(u32),
 }
 
 impl Op {
@@ -64,6 +68,7 @@ impl Op {
             Op::BasicAuth(_) => "basic-auth",
             Op::Rbac(_) => "rbac",
             Op::JwtAuth(_) => "jwt-auth",
+            Op::OAuth2(_) => "oauth2",
         }
     }
 }

@@ -200,6 +200,15 @@ async fn handle(
                 crate::side::fetch_jwks(shard, snap, &url).await;
                 start = resume_at;
             }
+            Flow::Introspect {
+                target,
+                token,
+                resume_at,
+            } if fetches < 2 => {
+                fetches += 1;
+                ctx.side_answer = Some(crate::side::introspect(snap, &target, &token).await);
+                start = resume_at;
+            }
             other => break other,
         }
     };
@@ -222,9 +231,14 @@ async fn handle(
             )
             .await;
         }
-        Flow::FetchJwks { .. } | Flow::Reject(_) => {
+        Flow::FetchJwks { .. } | Flow::Introspect { .. } | Flow::Reject(_) => {
             let r = match flow {
                 Flow::Reject(r) => r,
+                Flow::Introspect { .. } => sluice_policies::Reject::new(
+                    502,
+                    "introspection_error",
+                    "Token introspection did not settle",
+                ),
                 // Still no keys after two fetches: the key source is down.
                 _ => {
                     sluice_policies::Reject::new(502, "jwks_error", "Signing keys are unavailable")

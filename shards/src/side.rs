@@ -10,6 +10,7 @@ use std::time::Instant;
 use sluice_codec::Method;
 use sluice_engine::{FetchTarget, Snapshot};
 use sluice_policies::jwt::KeySet;
+use sluice_policies::oauth2::{introspection_body, IntrospectionAnswer};
 
 use crate::client::{call, SideRequest};
 use crate::shard::Shard;
@@ -100,7 +101,7 @@ async fn load(target: &FetchTarget) -> Result<KeySet, String> {
             authority: target.authority.clone(),
             target: target.path.clone(),
             method: Method::Get,
-            headers: vec![("accept".into(), "application/json".into())],
+            headers: side_headers(target, None),
             body: bytes::Bytes::new(),
             timeout: target.timeout,
         };
@@ -114,4 +115,41 @@ async fn load(target: &FetchTarget) -> Result<KeySet, String> {
         }
     }
     Err(last)
+}
+
+/// Introspects `token` at the endpoint known as `key` (RFC 7662): a form POST with the
+/// gateway's client credentials. The answer goes back to the op, which judges it.
+pub async fn introspect(snap: &Snapshot, key: &str, token: &str) -> IntrospectionAnswer {
+    let Some(target) = snap.side_targets.get(key) else {
+        return Err("no such introspection endpoint".into());
+    };
+    let mut last = String::from("no address");
+    for &addr in &target.addrs {
+        let req = SideRequest {
+            addr,
+            authority: target.authority.clone(),
+            target: target.path.clone(),
+            method: Method::Post,
+            headers: side_headers(target, Some("application/x-www-form-urlencoded")),
+            body: introspection_body(token),
+            timeout: target.timeout,
+        };
+        match call(&req).await {
+            Ok(resp) => return Ok((resp.status, resp.body)),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    tracing::warn!(endpoint = key, error = %last, "token introspection failed");
+    Err(last)
+}
+
+fn side_headers(target: &FetchTarget, content_type: Option<&str>) -> Vec<(String, String)> {
+    let mut h = vec![("accept".to_string(), "application/json".to_string())];
+    if let Some(ct) = content_type {
+        h.push(("content-type".into(), ct.into()));
+    }
+    if let Some(auth) = &target.authorization {
+        h.push(("authorization".into(), auth.clone()));
+    }
+    h
 }
