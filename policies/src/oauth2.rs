@@ -55,10 +55,16 @@ pub enum OAuth2Outcome {
     Introspect(String),
 }
 
+/// An op's cache key plus the SHA-256 of the token.
+type CacheKey = (String, [u8; 32]);
+
+/// An active introspection result and when it stops being trusted.
+type CachedInfo = (Rc<Map<String, Value>>, Instant);
+
 /// A shard's cache of active introspection results.
 #[derive(Default)]
 pub struct OAuth2State {
-    cache: HashMap<(String, [u8; 32]), (Rc<Map<String, Value>>, Instant)>,
+    cache: HashMap<CacheKey, CachedInfo>,
 }
 
 impl OAuth2State {
@@ -75,6 +81,7 @@ impl OAuth2State {
 
 impl OAuth2 {
     /// Request phase. `answer` is the introspection result when the shard just made the call.
+    #[allow(clippy::too_many_arguments)] // each is a distinct input of one request
     pub fn on_request(
         &self,
         state: &mut OAuth2State,
