@@ -1,5 +1,5 @@
 //! Options of the authentication and authorisation policies: `jwt-auth`, `api-key-auth`,
-//! `basic-auth` and `rbac`.
+//! `basic-auth`, `oauth2` and `rbac`.
 
 use std::time::Duration;
 
@@ -10,11 +10,12 @@ use crate::env::key_text;
 use crate::error::{self, Errors};
 use crate::http;
 use crate::model::{
-    ApiKeyAuthOptions, BasicAuthOptions, JwtAuthOptions, JwtKeySource, RbacOptions, TargetUrl,
+    ApiKeyAuthOptions, BasicAuthOptions, JwtAuthOptions, JwtKeySource, OAuth2Options, RbacOptions,
+    TargetUrl, TokenLocation,
 };
-use crate::raw::{self, kind, RawApiKeyAuth, RawBasicAuth, RawJwtAuth, RawRbac, Scalar};
+use crate::raw::{self, kind, RawApiKeyAuth, RawBasicAuth, RawJwtAuth, RawOAuth2, RawRbac, Scalar};
 use crate::route::http_url;
-use crate::validate::{duration, positive_duration};
+use crate::validate::{duration, positive_duration, required};
 
 /// Every algorithm `jwt-auth` accepts, spelled as stored (and as in RFC 7518 / RFC 8037).
 pub(crate) const JWT_ALGORITHMS: &[&str] = &[
@@ -36,6 +37,7 @@ const DEFAULT_REALM: &str = "Restricted";
 const DEFAULT_ROLES_CLAIM: &str = "roles";
 const DEFAULT_PERMISSIONS_CLAIM: &str = "permissions";
 const DEFAULT_DENY_MESSAGE: &str = "Forbidden";
+const DEFAULT_INTROSPECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `type: jwt-auth` options at `path`: exactly one key source, algorithms that suit it, and
 /// a secret long enough for the strongest HMAC algorithm allowed.
@@ -114,7 +116,13 @@ pub(crate) fn jwt_auth(raw: RawJwtAuth, path: &str, errors: &mut Errors) -> Opti
     };
     let query_param = optional(raw.query_param, &at("query_param"), query_param, errors);
     let cookie = optional(raw.cookie, &at("cookie"), cookie_name, errors);
-    let forward_claims = forward_claims(raw.forward_claims, &at("forward_claims"), errors);
+    let forward_claims = forward_headers(
+        raw.forward_claims,
+        &at("forward_claims"),
+        "claim",
+        claim_path,
+        errors,
+    );
     let clock_skew = duration(raw.clock_skew, &at("clock_skew"), Duration::ZERO, errors);
     let require_exp = match raw.require_exp {
         Some(text) => errors.check(&at("require_exp"), text.boolean()),
@@ -192,6 +200,55 @@ pub(crate) fn basic_auth(
     })
 }
 
+/// `type: oauth2` options at `path`: the introspection endpoint, the client credentials the
+/// gateway presents to it (HTTP Basic, RFC 7662 section 2.1), and what a token must carry.
+pub(crate) fn oauth2(raw: RawOAuth2, path: &str, errors: &mut Errors) -> Option<OAuth2Options> {
+    let at = |field: &str| error::key(path, field);
+    let introspection_url = required(raw.introspection_url, path, "introspection_url", errors)
+        .and_then(|Scalar(url)| errors.check(&at("introspection_url"), introspection_url(&url)));
+    let client_id = required(raw.client_id, path, "client_id", errors)
+        .and_then(|Scalar(id)| errors.check(&at("client_id"), client_id(id)));
+    // The secret is never part of a message: only "missing" or "empty" is said about it.
+    let client_secret = required(raw.client_secret, path, "client_secret", errors)
+        .and_then(|Scalar(secret)| errors.check(&at("client_secret"), not_empty(secret)));
+    let token_location = match raw.token_location.as_ref().map(|t| t.0.as_str()) {
+        None | Some("header") => Some(TokenLocation::Header),
+        Some("query") => Some(TokenLocation::Query),
+        Some(other) => {
+            errors.add(
+                &at("token_location"),
+                format!("invalid token_location {other:?} (expected header or query)"),
+            );
+            None
+        }
+    };
+    let required_scopes = scopes(raw.required_scopes, &at("required_scopes"), errors);
+    let cache_ttl = duration(raw.cache_ttl, &at("cache_ttl"), Duration::ZERO, errors);
+    let timeout = positive_duration(
+        raw.timeout,
+        &at("timeout"),
+        DEFAULT_INTROSPECTION_TIMEOUT,
+        errors,
+    );
+    let forward_token_info = forward_headers(
+        raw.forward_token_info,
+        &at("forward_token_info"),
+        "field",
+        token_field,
+        errors,
+    );
+    Some(OAuth2Options {
+        introspection_url: introspection_url?,
+        client_id: client_id?,
+        client_secret: client_secret?,
+        token_location: token_location?,
+        required_scopes: required_scopes?,
+        cache_ttl: cache_ttl?,
+        timeout: timeout?,
+        forward_token_info: forward_token_info?,
+    })
+}
+
 /// `type: rbac` options at `path`: at least one role or permission.
 pub(crate) fn rbac(raw: RawRbac, path: &str, errors: &mut Errors) -> Option<RbacOptions> {
     // Judged on what was written, so a bad entry is reported once, as itself.
@@ -234,22 +291,37 @@ pub(crate) fn rbac(raw: RawRbac, path: &str, errors: &mut Errors) -> Option<Rbac
     })
 }
 
-/// `jwks_url`: an `http://` URL with the rules of an upstream target, but a whole document
-/// address: the path is required and kept exactly as written.
+/// `jwks_url`: see [`endpoint_url`].
 fn jwks_url(text: &str) -> Result<TargetUrl, String> {
-    let url = http_url(
+    endpoint_url(
         text,
         "jwks_url",
-        "https jwks_url is not supported yet (TLS is planned)",
+        "the path of the JWKS document, e.g. http://idp.internal/.well-known/jwks.json",
+    )
+}
+
+/// `introspection_url`: see [`endpoint_url`].
+fn introspection_url(text: &str) -> Result<TargetUrl, String> {
+    endpoint_url(
+        text,
+        "introspection_url",
+        "the path of the introspection endpoint, e.g. http://idp.internal/oauth2/introspect",
+    )
+}
+
+/// The URL in field `field`: an `http://` URL with the rules of an upstream target, but a
+/// whole address: the path (`needs` describes it) is required and kept exactly as written.
+fn endpoint_url(text: &str, field: &str, needs: &str) -> Result<TargetUrl, String> {
+    let url = http_url(
+        text,
+        field,
+        &format!("https {field} is not supported yet (TLS is planned)"),
     )?;
     if url.path_prefix.is_empty() || url.path_prefix == "/" {
-        return Err(format!(
-            "invalid jwks_url {text:?}: needs the path of the JWKS document, \
-             e.g. http://idp.internal/.well-known/jwks.json"
-        ));
+        return Err(format!("invalid {field} {text:?}: needs {needs}"));
     }
     http::literal_path(&url.path_prefix)
-        .map_err(|why| format!("invalid jwks_url {text:?}: {why}"))?;
+        .map_err(|why| format!("invalid {field} {text:?}: {why}"))?;
     Ok(url)
 }
 
@@ -374,20 +446,24 @@ fn audience(value: Option<Value>, path: &str, errors: &mut Errors) -> Option<Vec
     parsed.into_iter().collect()
 }
 
-/// `forward_claims: {claim.path: header-name}`; header names lower-cased, each once.
-fn forward_claims(
+/// `forward_claims: {claim.path: header-name}` and `forward_token_info: {field:
+/// header-name}`: each key (a `what`, checked by `check`) names a header, lower-cased; each
+/// header is set from one key only.
+fn forward_headers(
     map: Option<Mapping>,
     path: &str,
+    what: &str,
+    check: fn(&str) -> Result<String, String>,
     errors: &mut Errors,
 ) -> Option<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut ok = true;
     for (k, v) in map.into_iter().flatten() {
         let at = error::key(path, &key_text(&k));
-        let claim = match k.as_str() {
-            Some(claim) => errors.check(&at, claim_path(claim)),
+        let source = match k.as_str() {
+            Some(name) => errors.check(&at, check(name)),
             None => {
-                errors.add(&at, "claim names must be strings");
+                errors.add(&at, format!("{what} names must be strings"));
                 None
             }
         };
@@ -401,16 +477,16 @@ fn forward_claims(
                 None
             }
         };
-        match (claim, header) {
-            (Some(claim), Some(header)) => {
+        match (source, header) {
+            (Some(source), Some(header)) => {
                 if let Some((first, _)) = out.iter().find(|(_, h)| *h == header) {
                     errors.add(
                         &at,
-                        format!("header {header} is already set from claim {first}"),
+                        format!("header {header} is already set from {what} {first}"),
                     );
                     ok = false;
                 } else {
-                    out.push((claim, header));
+                    out.push((source, header));
                 }
             }
             _ => ok = false,
@@ -497,6 +573,66 @@ fn claim_path(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_owned())
+}
+
+/// A field of an introspection response, used as written: RFC 7662 responses are flat
+/// objects, so no path syntax applies.
+fn token_field(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(format!(
+            "invalid field name {text:?} (expected a field of the introspection response, \
+             e.g. sub)"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `client_id`: sent as the user name of HTTP Basic credentials to the introspection
+/// endpoint.
+fn client_id(text: String) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!(
+            "client_id {text:?} must not contain control characters"
+        ));
+    }
+    if text.contains(':') {
+        return Err(format!(
+            "client_id {text:?} must not contain ':' (it is sent in HTTP Basic credentials, \
+             which are split at the first ':')"
+        ));
+    }
+    Ok(text)
+}
+
+/// `required_scopes`: each a non-blank scope token, listed once.
+fn scopes(list: Option<Vec<Scalar>>, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let mut ok = true;
+    for (i, Scalar(scope)) in list.unwrap_or_default().into_iter().enumerate() {
+        let problem = if scope.trim().is_empty() {
+            Some("must not be empty".to_owned())
+        } else if scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some(format!(
+                "scope {scope:?} must not contain whitespace or control characters \
+                 (list each scope as its own entry)"
+            ))
+        } else if out.contains(&scope) {
+            Some(format!("scope {scope:?} is listed twice"))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => {
+                errors.add(&error::index(path, i), problem);
+                ok = false;
+            }
+            None => out.push(scope),
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `token_prefix`: an auth scheme (a token, e.g. `Bearer`), or empty for a bare token.

@@ -105,6 +105,7 @@ pub(crate) fn check_policies(
             PolicyKind::JwtAuth(_)
             | PolicyKind::Rbac(_)
             | PolicyKind::OAuth2(_)
+            | PolicyKind::RateLimit(_)
             | PolicyKind::IpFilter(_)
             | PolicyKind::RequestTransform(_)
             | PolicyKind::ResponseTransform(_)

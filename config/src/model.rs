@@ -189,6 +189,8 @@ pub enum PolicyKind {
     Rbac(RbacOptions),
     /// `oauth2` (RFC 7662 token introspection).
     OAuth2(OAuth2Options),
+    /// `rate-limit`.
+    RateLimit(RateLimitOptions),
     /// `ip-filter`.
     IpFilter(IpFilterOptions),
     /// `request-transform`: edits the request before it goes upstream.
@@ -372,4 +374,53 @@ pub struct OAuth2Options {
     pub timeout: Duration,
     /// `forward_token_info: {field: header}`, file order, header names lower-cased.
     pub forward_token_info: Vec<(String, String)>,
+}
+
+/// `algorithm:` of `rate-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateAlgorithm {
+    /// `token-bucket` (default): capacity `max`, refilled at `max / window`.
+    TokenBucket,
+    /// `sliding-window`: weighted previous and current fixed windows.
+    SlidingWindow,
+}
+
+/// `key_by:` of `rate-limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKeyBy {
+    /// `ip` (default).
+    Ip,
+    /// `header:<name>` (name lower-cased).
+    Header(String),
+    /// `claim:<name>` (a verified JWT claim, dot paths allowed).
+    Claim(String),
+    /// `consumer`.
+    Consumer,
+    /// `route`.
+    Route,
+    /// `global`.
+    Global,
+}
+
+/// `type: rate-limit`.
+#[derive(Debug, Clone)]
+pub struct RateLimitOptions {
+    /// `max`, required, > 0.
+    pub max: u64,
+    /// `window`. Default 60s.
+    pub window: Duration,
+    /// Default token bucket.
+    pub algorithm: RateAlgorithm,
+    /// Default `ip`.
+    pub key_by: RateKeyBy,
+    /// `trust_forwarded`: with `key_by: ip`, count by the first `X-Forwarded-For` hop. Default false.
+    pub trust_forwarded: bool,
+    /// `exclude_paths`: regexes on the path. Default empty.
+    pub exclude_paths: Vec<Regex>,
+    /// `status`. Default 429.
+    pub status: u16,
+    /// `message`. Default `Rate limit exceeded`.
+    pub message: String,
+    /// `max_keys`: buckets a shard keeps before evicting the least recently active. Default 1000000.
+    pub max_keys: usize,
 }

@@ -26,6 +26,7 @@ pub const POLICY_TYPES: &[&str] = &[
     "jwt-auth",
     "api-key-auth",
     "basic-auth",
+    "oauth2",
     "rbac",
     "request-transform",
     "response-transform",
@@ -44,6 +45,7 @@ impl PolicyKind {
             PolicyKind::BasicAuth(_) => "basic-auth",
             PolicyKind::Rbac(_) => "rbac",
             PolicyKind::OAuth2(_) => "oauth2",
+            PolicyKind::RateLimit(_) => "rate-limit",
             PolicyKind::IpFilter(_) => "ip-filter",
             PolicyKind::RequestTransform(_) => "request-transform",
             PolicyKind::ResponseTransform(_) => "response-transform",
@@ -80,6 +82,7 @@ impl PolicyKind {
             | PolicyKind::BasicAuth(_)
             | PolicyKind::Rbac(_)
             | PolicyKind::OAuth2(_) => 10,
+            PolicyKind::RateLimit(_) => 20,
             PolicyKind::RequestTransform(_) => 50,
             PolicyKind::ResponseTransform(_) => 92,
             // Last, so every other policy (auth, filters, transforms) still applies to a
@@ -158,6 +161,9 @@ fn entry(value: Value, path: &str, errors: &mut Errors) -> Option<PolicySpec> {
         "basic-auth" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| auth::basic_auth(raw, path, errors))
             .map(PolicyKind::BasicAuth),
+        "oauth2" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| auth::oauth2(raw, path, errors))
+            .map(PolicyKind::OAuth2),
         "rbac" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| auth::rbac(raw, path, errors))
             .map(PolicyKind::Rbac),

@@ -192,6 +192,20 @@ pub(crate) struct RawRbac {
     pub deny_message: Option<Scalar>,
 }
 
+/// Options of `type: oauth2`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOAuth2 {
+    pub introspection_url: Option<Scalar>,
+    pub client_id: Option<Scalar>,
+    pub client_secret: Option<Scalar>,
+    pub token_location: Option<Scalar>,
+    pub required_scopes: Option<Vec<Scalar>>,
+    pub cache_ttl: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+    pub forward_token_info: Option<Mapping>,
+}
+
 /// Options of `type: mock`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -471,7 +471,7 @@ fn unknown_policy_type() {
         (
             "policies[0].type".into(),
             "unknown policy type \"ip-filtr\" (did you mean \"ip-filter\"?), expected one of: \
-             ip-filter, jwt-auth, api-key-auth, basic-auth, rbac, request-transform, \
+             ip-filter, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, request-transform, \
              response-transform, mock"
                 .into()
         )
@@ -481,7 +481,7 @@ fn unknown_policy_type() {
         (
             "policies[0]".into(),
             "missing required field \"type\" (one of: ip-filter, jwt-auth, api-key-auth, \
-             basic-auth, rbac, request-transform, response-transform, mock)"
+             basic-auth, oauth2, rbac, request-transform, response-transform, mock)"
                 .into()
         )
     );
@@ -494,6 +494,10 @@ fn every_policy_type_name_round_trips() {
         ("jwt-auth", "jwks_url: 'http://idp/jwks.json'"),
         ("api-key-auth", "header_name: x-key"),
         ("basic-auth", "realm: r"),
+        (
+            "oauth2",
+            "introspection_url: 'http://idp/introspect', client_id: gw, client_secret: s",
+        ),
         ("rbac", "roles: [admin]"),
         ("request-transform", "remove_headers: [a]"),
         ("response-transform", "remove_headers: [a]"),

@@ -70,6 +70,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
     };
     let jwks = collect_jwks(cfg, &mut errors);
     let side_targets = collect_introspection(cfg, &mut errors);
+    let rate_limit_max_keys = rate_limit_max_keys(cfg);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -77,6 +78,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         consumers,
         jwks,
         side_targets,
+        rate_limit_max_keys,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -119,7 +121,8 @@ fn compile_route(
             .collect()
     });
     let upstream = compile_upstream(spec)?;
-    let mut program = compile_program(&merge_policies(global, &spec.policies))?;
+    let mut program = compile_program(&merge_policies(global, &spec.policies), global, &pattern)?;
+    program.route_pattern = pattern.clone();
     if program.len() > MAX_OPS {
         return Err(CompileError {
             path: format!("{}.policies", spec.field_path),
@@ -156,10 +159,25 @@ pub fn merge_policies<'a>(
     merged
 }
 
-fn compile_program(specs: &[&PolicySpec]) -> Result<Program, CompileError> {
+fn compile_program(
+    specs: &[&PolicySpec],
+    global: &[PolicySpec],
+    route_pattern: &str,
+) -> Result<Program, CompileError> {
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
+            PolicyKind::RateLimit(o) => {
+                // A global policy's buckets are shared by every route; a route's own are not.
+                let scope = if global.iter().any(|g| std::ptr::eq(g, *spec)) {
+                    "global".to_string()
+                } else {
+                    format!("route:{route_pattern}")
+                };
+                p.rate_limits
+                    .push(compile_rate_limit(o, &format!("{scope}:{}", spec.name)));
+                Op::RateLimit((p.rate_limits.len() - 1) as u32)
+            }
             PolicyKind::OAuth2(o) => {
                 p.oauth2s.push(compile_oauth2(o));
                 Op::OAuth2((p.oauth2s.len() - 1) as u32)
@@ -373,7 +391,7 @@ fn compile_jwt(o: &sluice_config::JwtAuthOptions) -> Result<JwtAuth, CompileErro
             required_claims: o
                 .required_claims
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .map(|(k, v)| (k.clone(), required_value(v)))
                 .collect(),
         },
         header_name: o.header_name.clone(),
@@ -528,4 +546,63 @@ fn collect_introspection(
         }
     }
     out
+}
+
+fn compile_rate_limit(
+    o: &sluice_config::RateLimitOptions,
+    limit_id: &str,
+) -> sluice_policies::RateLimit {
+    use sluice_config::{RateAlgorithm, RateKeyBy};
+    use sluice_policies::rate_limit::{Algorithm, KeyBy, LimitSpec};
+    let paths = if o.exclude_paths.is_empty() {
+        None
+    } else {
+        RegexSet::new(o.exclude_paths.iter().map(|r| r.as_str())).ok()
+    };
+    sluice_policies::RateLimit {
+        limit_id: limit_id.to_owned(),
+        spec: LimitSpec {
+            max: o.max,
+            window: o.window,
+            algorithm: match o.algorithm {
+                RateAlgorithm::TokenBucket => Algorithm::TokenBucket,
+                RateAlgorithm::SlidingWindow => Algorithm::SlidingWindow,
+            },
+        },
+        key_by: match &o.key_by {
+            RateKeyBy::Ip => KeyBy::Ip {
+                trust_forwarded: o.trust_forwarded,
+            },
+            RateKeyBy::Header(h) => KeyBy::Header(h.clone()),
+            RateKeyBy::Claim(c) => KeyBy::Claim(c.clone()),
+            RateKeyBy::Consumer => KeyBy::Consumer,
+            RateKeyBy::Route => KeyBy::Route,
+            RateKeyBy::Global => KeyBy::Global,
+        },
+        exclude_paths: paths,
+        status: o.status,
+        message: o.message.clone(),
+    }
+}
+
+/// The smallest `max_keys` of any rate limit (the bound applies per shard).
+fn rate_limit_max_keys(cfg: &Config) -> usize {
+    cfg.policies
+        .iter()
+        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()))
+        .filter_map(|p| match &p.kind {
+            PolicyKind::RateLimit(o) => Some(o.max_keys),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(1_000_000)
+}
+
+/// A `required_claims` value from config: YAML scalars arrive as text, so `true`, `false`
+/// and numbers become JSON booleans and numbers again; anything else stays a string.
+fn required_value(text: &str) -> serde_json::Value {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => v,
+        _ => serde_json::Value::String(text.to_owned()),
+    }
 }

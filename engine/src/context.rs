@@ -31,6 +31,8 @@ pub struct RequestContext {
     pub identity: Identity,
     /// The answer of the side call an op asked for, handed to it when it runs again.
     pub side_answer: Option<sluice_policies::oauth2::IntrospectionAnswer>,
+    /// The tightest rate-limit state seen, for the response headers.
+    pub rate_info: Option<sluice_policies::rate_limit::RateInfo>,
 }
 
 impl RequestContext {
@@ -60,6 +62,7 @@ impl RequestContext {
             op_time_ns: [0; TIMED_OPS],
             identity: Identity::default(),
             side_answer: None,
+            rate_info: None,
         }
     }
 

@@ -6,7 +6,8 @@ use std::time::Instant;
 use sluice_codec::{Headers, RequestHead};
 use sluice_policies::{Answer, Op, Reject};
 
-use sluice_policies::{ConsumerRegistry, JwtOutcome, OAuth2Outcome};
+use sluice_policies::rate_limit::{RateInfo, RequestFacts};
+use sluice_policies::{ConsumerRegistry, JwtOutcome, OAuth2Outcome, RateOutcome};
 
 use crate::{state::ShardState, Program, RequestContext};
 
@@ -35,6 +36,14 @@ pub enum Flow {
     Introspect {
         target: String,
         token: String,
+        resume_at: usize,
+    },
+    /// A `rate-limit` op holds no lease for `key`: ask shard `owner` for one, install it in
+    /// the shard state, then call [`run_request_from`] with `resume_at`.
+    RateLimitAsk {
+        key: String,
+        owner: usize,
+        spec: sluice_policies::rate_limit::LimitSpec,
         resume_at: usize,
     },
 }
@@ -129,6 +138,38 @@ pub fn run_request_from(
                     JwtOutcome::FetchJwks(url) => Flow::FetchJwks { url, resume_at: i },
                 }
             }
+            Op::RateLimit(id) => {
+                let rl = &program.rate_limits[id as usize];
+                let facts = RequestFacts {
+                    client: ctx.client.ip(),
+                    path,
+                    route: &program.route_pattern,
+                    headers: &req.headers,
+                    identity: &ctx.identity,
+                };
+                match rl.key(&facts) {
+                    None => Flow::Continue,
+                    Some(key) => {
+                        let mut limiter = env.state.limiter.borrow_mut();
+                        match rl.on_request(&key, &mut limiter, started) {
+                            RateOutcome::Pass(info) => {
+                                keep_tightest(&mut ctx.rate_info, info);
+                                Flow::Continue
+                            }
+                            RateOutcome::Reject(r, info) => {
+                                ctx.rate_info = Some(info);
+                                Flow::Reject(r)
+                            }
+                            RateOutcome::Ask { key, owner } => Flow::RateLimitAsk {
+                                key,
+                                owner,
+                                spec: rl.spec,
+                                resume_at: i,
+                            },
+                        }
+                    }
+                }
+            }
             Op::OAuth2(id) => {
                 let o = &program.oauth2s[id as usize];
                 let answer = ctx.side_answer.take();
@@ -196,6 +237,11 @@ pub fn run_response(
             | Op::Rbac(_)
             | Op::JwtAuth(_)
             | Op::OAuth2(_) => {}
+            Op::RateLimit(_) => {
+                if let Some(info) = &ctx.rate_info {
+                    sluice_policies::rate_limit::write_headers(info, headers);
+                }
+            }
         }
     }
 }
@@ -206,4 +252,13 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Several limits on one route: the headers report the one closest to refusing.
+fn keep_tightest(current: &mut Option<RateInfo>, new: Option<RateInfo>) {
+    if let Some(n) = new {
+        if current.is_none_or(|c| n.remaining < c.remaining) {
+            *current = Some(n);
+        }
+    }
 }

@@ -3,8 +3,8 @@
 use std::fmt;
 
 use sluice_policies::{
-    ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, JwtAuth, JwtKeys, Mock, OAuth2, Op, Rbac,
-    Skip,
+    ApiKeyAuth, BasicAuth, HeaderTransform, IpFilter, JwtAuth, JwtKeys, Mock, OAuth2, Op,
+    RateLimit, Rbac, Skip,
 };
 
 /// Most ops one program may hold; the interpreter records which ran in a `u128`.
@@ -34,6 +34,9 @@ pub struct Program {
     pub rbacs: Vec<Rbac>,
     pub jwts: Vec<JwtAuth>,
     pub oauth2s: Vec<OAuth2>,
+    pub rate_limits: Vec<RateLimit>,
+    /// The route's full pattern (rate limits keyed by route use it).
+    pub route_pattern: String,
     /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
     pub terminal: String,
 }
@@ -79,7 +82,8 @@ impl fmt::Debug for Program {
                 | Op::BasicAuth(_)
                 | Op::Rbac(_)
                 | Op::JwtAuth(_)
-                | Op::OAuth2(_) => ("", String::new()),
+                | Op::OAuth2(_)
+                | Op::RateLimit(_) => ("", String::new()),
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
                     (
@@ -113,6 +117,14 @@ impl fmt::Debug for Program {
                     };
                     let algs: Vec<_> = j.allowed.iter().map(|a| a.name()).collect();
                     ("JWT", format!("{keys} algorithms={algs:?}"))
+                }
+                Op::RateLimit(id) => {
+                    let r = &self.rate_limits[id as usize];
+                    let arg = format!(
+                        "max={} window={:?} {:?} key={:?} id={}",
+                        r.spec.max, r.spec.window, r.spec.algorithm, r.key_by, r.limit_id
+                    );
+                    ("RATELIMIT", arg)
                 }
                 Op::OAuth2(id) => {
                     let o = &self.oauth2s[id as usize];

@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub jwks: std::collections::HashMap<String, FetchTarget>,
     /// Introspection endpoints of `oauth2` ops, by the op's cache key (URL and client).
     pub side_targets: std::collections::HashMap<String, FetchTarget>,
+    /// Owned rate-limit buckets a shard keeps at most (the smallest `max_keys` configured).
+    pub rate_limit_max_keys: usize,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).

@@ -5,15 +5,27 @@
 
 use std::cell::RefCell;
 
-use sluice_policies::{BasicAuthCache, JwtState, OAuth2State};
+use sluice_policies::{BasicAuthCache, JwtState, LimiterState, OAuth2State};
 
 /// A shard's policy state.
 #[derive(Default)]
 pub struct ShardState {
+    /// Buckets this shard owns and leases it holds (see `sluice_policies::rate_limit`).
+    pub limiter: RefCell<LimiterState>,
     /// Successful Basic credential checks, so keep-alive clients skip the hash.
     pub basic: RefCell<BasicAuthCache>,
     /// Verified tokens per `jwt-auth` op and key sets per JWKS URL.
     pub jwt: RefCell<JwtState>,
     /// Active introspection results (only when `cache_ttl` is set).
     pub oauth2: RefCell<OAuth2State>,
+}
+
+impl ShardState {
+    /// State for shard `shard` of `shards` (rate-limit keys are spread over the shards).
+    pub fn new(shard: usize, shards: usize) -> Self {
+        Self {
+            limiter: RefCell::new(LimiterState::new(shard, shards, 1_000_000)),
+            ..Self::default()
+        }
+    }
 }

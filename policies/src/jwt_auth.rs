@@ -22,8 +22,11 @@ use crate::jwt::{
 };
 use crate::Reject;
 
-/// Least time between two JWKS fetches of one URL on one shard.
+/// Least time between two refetches for an unknown `kid` of one URL on one shard.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// Least time between two loads (first load or TTL refresh) when the last one failed, so a
+/// JWKS endpoint that is down is not asked on every request.
+pub const LOAD_RETRY: Duration = Duration::from_secs(5);
 /// How long a key set keeps serving after its TTL when refetches fail.
 pub const STALE_IF_ERROR: Duration = Duration::from_secs(24 * 3600);
 /// Verified tokens kept per op and shard.
@@ -80,6 +83,7 @@ struct JwksEntry {
     keys: Option<Rc<KeySet>>,
     loaded_at: Option<Instant>,
     last_fetch: Option<Instant>,
+    last_kid_refetch: Option<Instant>,
 }
 
 impl JwtState {
@@ -102,12 +106,24 @@ impl JwtState {
         }
     }
 
-    /// Whether a fetch of `url` may start now.
+    /// Whether a load (first load or TTL refresh) of `url` may start now.
     pub fn may_fetch(&self, url: &str, now: Instant) -> bool {
         self.jwks
             .get(url)
             .and_then(|e| e.last_fetch)
-            .is_none_or(|t| now.duration_since(t) >= REFETCH_INTERVAL)
+            .is_none_or(|t| now.duration_since(t) >= LOAD_RETRY)
+    }
+
+    /// Whether an unknown `kid` may trigger a refetch of `url` now; if so, records it.
+    fn claim_kid_refetch(&mut self, url: &str, now: Instant) -> bool {
+        let e = self.jwks.entry(url.to_owned()).or_default();
+        let ok = e
+            .last_kid_refetch
+            .is_none_or(|t| now.duration_since(t) >= REFETCH_INTERVAL);
+        if ok {
+            e.last_kid_refetch = Some(now);
+        }
+        ok
     }
 
     /// Number of key sets held (for tests and stats).
@@ -174,7 +190,7 @@ impl JwtAuth {
                 JwtOutcome::Pass
             }
             Err(e) if e.wants_key_refetch() => match &self.keys {
-                JwtKeys::Jwks { url, .. } if state.may_fetch(url, now) => {
+                JwtKeys::Jwks { url, .. } if state.claim_kid_refetch(url, now) => {
                     JwtOutcome::FetchJwks(url.clone())
                 }
                 _ => JwtOutcome::Reject(unauthorized(&e)),
@@ -362,11 +378,21 @@ mod tests {
             now,
         );
         assert!(matches!(run(&a, &mut st, &mut h, None), JwtOutcome::Pass));
-        // A token from a rotated-in key: the fetch just happened, so no refetch yet.
+        // A token from a rotated-in key: one refetch is allowed...
         let mut h2 = Headers::default();
         h2.append(
             "authorization",
             format!("Bearer {}", k2.mint(&json!({"exp": 1_800_000_000u64}))),
+        );
+        assert!(matches!(
+            run(&a, &mut st, &mut h2, None),
+            JwtOutcome::FetchJwks(_)
+        ));
+        // ...and if the new set still lacks the kid, no second one within 30 s.
+        st.jwks_loaded(
+            &url,
+            KeySet::from_jwks_json(jwks(&[&k1]).as_bytes()).unwrap(),
+            now,
         );
         match run(&a, &mut st, &mut h2, None) {
             JwtOutcome::Reject(r) => assert_eq!(r.message.as_ref(), "Invalid signature"),

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod jwt_auth;
 pub mod mock;
 pub mod oauth2;
+pub mod rate_limit;
 pub mod rbac;
 pub mod skip;
 pub mod transform;
@@ -28,6 +29,7 @@ pub use ip_filter::IpFilter;
 pub use jwt_auth::{JwtAuth, JwtKeys, JwtOutcome, JwtState};
 pub use mock::Mock;
 pub use oauth2::{OAuth2, OAuth2Outcome, OAuth2State};
+pub use rate_limit::{LimiterState, RateLimit, RateOutcome};
 pub use rbac::Rbac;
 pub use skip::Skip;
 pub use transform::HeaderTransform;
@@ -54,6 +56,8 @@ pub enum Op {
     JwtAuth(u32),
     /// Introspects an opaque bearer token (request phase only).
     OAuth2(u32),
+    /// Counts the request against a limit; writes rate-limit headers on the way out.
+    RateLimit(u32),
 }
 
 impl Op {
@@ -69,6 +73,7 @@ impl Op {
             Op::Rbac(_) => "rbac",
             Op::JwtAuth(_) => "jwt-auth",
             Op::OAuth2(_) => "oauth2",
+            Op::RateLimit(_) => "rate-limit",
         }
     }
 }

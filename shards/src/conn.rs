@@ -200,6 +200,17 @@ async fn handle(
                 crate::side::fetch_jwks(shard, snap, &url).await;
                 start = resume_at;
             }
+            // Rate-limit leases do not count against the side-call cap: a request may need
+            // one per limit, and each ask either installs tokens or a refusal.
+            Flow::RateLimitAsk {
+                key,
+                owner,
+                spec,
+                resume_at,
+            } => {
+                crate::side::lease(shard, &key, owner, spec).await;
+                start = resume_at;
+            }
             Flow::Introspect {
                 target,
                 token,
@@ -231,7 +242,10 @@ async fn handle(
             )
             .await;
         }
-        Flow::FetchJwks { .. } | Flow::Introspect { .. } | Flow::Reject(_) => {
+        Flow::FetchJwks { .. }
+        | Flow::Introspect { .. }
+        | Flow::RateLimitAsk { .. }
+        | Flow::Reject(_) => {
             let r = match flow {
                 Flow::Reject(r) => r,
                 Flow::Introspect { .. } => sluice_policies::Reject::new(

@@ -10,6 +10,7 @@ mod client;
 mod conn;
 mod io;
 mod listener;
+mod mesh;
 mod pool;
 mod proxy;
 mod respond;

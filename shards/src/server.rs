@@ -103,7 +103,9 @@ pub fn run(opts: RunOptions) -> i32 {
     let snapshots = Arc::new(ArcSwap::from_pointee(snapshot));
     let mut controls: Vec<Sender<ShardMsg>> = Vec::with_capacity(n);
     let mut threads = Vec::with_capacity(n);
+    let mut mesh_ends = crate::mesh::build(n).into_iter();
     for (id, (cpu, listeners)) in cpus.iter().copied().zip(per_shard).enumerate() {
+        let Some(mesh) = mesh_ends.next() else { break };
         let (tx, rx) = crossbeam_channel::unbounded();
         controls.push(tx);
         let snapshots = snapshots.clone();
@@ -113,7 +115,7 @@ pub fn run(opts: RunOptions) -> i32 {
                 if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
                     tracing::warn!(shard = id, cpu, error = %e, "cannot pin shard to its CPU");
                 }
-                let shard = std::rc::Rc::new(Shard::new(id, snapshots));
+                let shard = std::rc::Rc::new(Shard::new(id, snapshots, mesh));
                 crate::runtime::block_on(
                     move || shard_main(shard, listeners, rx),
                     |driver| tracing::info!(shard = id, cpu, driver, "shard started"),

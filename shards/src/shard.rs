@@ -11,6 +11,7 @@ use crossbeam_channel::Receiver;
 use monoio::net::TcpListener;
 use sluice_engine::{error_response, ErrorKind, Snapshot};
 
+use crate::mesh::MeshMsg;
 use crate::pool::Pool;
 use crate::watchdog::{Watchdog, TICK};
 
@@ -33,8 +34,10 @@ pub struct Shard {
     pub pool: Pool,
     /// Policy caches (Basic credentials, verified tokens, JWKS), kept across reloads.
     pub state: sluice_engine::ShardState,
-    /// Side calls (JWKS fetches) in flight, for single-flight.
+    /// Side calls (JWKS fetches, lease requests) in flight, for single-flight.
     pub in_flight: crate::side::InFlight,
+    /// Messages to and from the other shards.
+    pub mesh: crate::mesh::Mesh,
     pub active: Cell<usize>,
     shutdown_at: Cell<Option<Instant>>,
     shutdown_wakers: RefCell<Vec<Waker>>,
@@ -42,16 +45,18 @@ pub struct Shard {
 
 impl Shard {
     /// A new shard reading snapshots from `snapshots`.
-    pub fn new(id: usize, snapshots: Arc<ArcSwap<Snapshot>>) -> Self {
+    pub fn new(id: usize, snapshots: Arc<ArcSwap<Snapshot>>, mesh: crate::mesh::MeshEnd) -> Self {
         let first = snapshots.load_full();
+        let mesh = crate::mesh::Mesh::new(mesh);
         Self {
             id,
             snapshots,
             cached: RefCell::new(Rc::new(first)),
             watchdog: Watchdog::default(),
             pool: Pool::default(),
-            state: sluice_engine::ShardState::default(),
+            state: sluice_engine::ShardState::new(id, mesh.len()),
             in_flight: Default::default(),
+            mesh,
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),
@@ -116,6 +121,7 @@ pub async fn shard_main(
             Err(e) => tracing::error!(shard = shard.id, error = %e, "cannot register listener"),
         }
     }
+    monoio::spawn(mailbox(shard.clone()));
     let mut ticker = monoio::time::interval(TICK);
     let mut ticks: u64 = 0;
     loop {
@@ -123,7 +129,23 @@ pub async fn shard_main(
         ticks += 1;
         shard.watchdog.tick(shard.shutting_down());
         if ticks.is_multiple_of(10) {
-            shard.pool.sweep(shard.watchdog.now());
+            let now = shard.watchdog.now();
+            shard.pool.sweep(now);
+            let returns = {
+                let mut limiter = shard.state.limiter.borrow_mut();
+                limiter.set_max_keys(shard.snapshot().rate_limit_max_keys);
+                limiter.sweep(now)
+            };
+            for r in returns {
+                shard.mesh.send(
+                    r.owner,
+                    MeshMsg::Return {
+                        key: r.key,
+                        spec: r.spec,
+                        tokens: r.tokens,
+                    },
+                );
+            }
         }
         while let Ok(msg) = control.try_recv() {
             match msg {
@@ -196,4 +218,29 @@ async fn refuse_overloaded(
     );
     out.extend_from_slice(&resp.body);
     let _ = stream.write_all(out).await;
+}
+
+/// Answers other shards: grants leases on keys this shard owns, takes unused tokens back,
+/// and hands grants to the requests waiting for them.
+async fn mailbox(shard: Rc<Shard>) {
+    while let Some(msg) = shard.mesh.recv().await {
+        let now = Instant::now();
+        match msg {
+            MeshMsg::Acquire {
+                key,
+                spec,
+                from,
+                ticket,
+            } => {
+                let grant = shard.state.limiter.borrow_mut().grant(&key, spec, now);
+                shard.mesh.send(from, MeshMsg::Grant { ticket, grant });
+            }
+            MeshMsg::Grant { ticket, grant } => shard.mesh.resolve(ticket, grant),
+            MeshMsg::Return { key, spec, tokens } => shard
+                .state
+                .limiter
+                .borrow_mut()
+                .give_back(&key, spec, tokens, now),
+        }
+    }
 }

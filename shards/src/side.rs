@@ -5,12 +5,13 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sluice_codec::Method;
 use sluice_engine::{FetchTarget, Snapshot};
 use sluice_policies::jwt::KeySet;
 use sluice_policies::oauth2::{introspection_body, IntrospectionAnswer};
+use sluice_policies::rate_limit::{Grant, LimitSpec};
 
 use crate::client::{call, SideRequest};
 use crate::shard::Shard;
@@ -152,4 +153,45 @@ fn side_headers(target: &FetchTarget, content_type: Option<&str>) -> Vec<(String
         h.push(("authorization".into(), auth.clone()));
     }
     h
+}
+
+/// Gets a lease on rate-limit `key` from its owner shard and installs it; concurrent
+/// requests for the same key on this shard share one request. Without an answer in time the
+/// request is let through (one token installed locally) and the stall is logged.
+pub async fn lease(shard: &Shard, key: &str, owner: usize, spec: LimitSpec) {
+    let flight = format!("rl:{key}");
+    let running = shard.in_flight.by_url.borrow().get(&flight).cloned();
+    if let Some(w) = running {
+        w.wait().await;
+        return;
+    }
+    let waiters = Rc::new(Waiters::default());
+    shard
+        .in_flight
+        .by_url
+        .borrow_mut()
+        .insert(flight.clone(), waiters.clone());
+    let grant = match shard.mesh.ask(owner, key, spec).await {
+        Some(g) => g,
+        None => {
+            tracing::warn!(
+                shard = shard.id,
+                owner,
+                "no lease answer in time; letting the request through"
+            );
+            Grant {
+                granted: 1,
+                available: 0,
+                reset: spec.window,
+                retry_after: Duration::ZERO,
+            }
+        }
+    };
+    shard
+        .state
+        .limiter
+        .borrow_mut()
+        .install(key, spec, grant, Instant::now());
+    shard.in_flight.by_url.borrow_mut().remove(&flight);
+    waiters.finish();
 }

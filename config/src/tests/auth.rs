@@ -1,5 +1,5 @@
-//! `consumers` and the auth policies (`jwt-auth`, `api-key-auth`, `basic-auth`, `rbac`):
-//! every field, its default, and each error with its exact path.
+//! `consumers` and the auth policies (`jwt-auth`, `api-key-auth`, `basic-auth`, `oauth2`,
+//! `rbac`): every field, its default, and each error with its exact path.
 
 use super::*;
 
@@ -35,6 +35,33 @@ fn jwt(policy: &str) -> JwtAuthOptions {
     let c = ok(&route_policy(policy));
     match &c.routes[0].policies[1].kind {
         PolicyKind::JwtAuth(o) => o.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The options of `{type: oauth2, <options>}` as route policy, the required fields added
+/// unless `options` gives them.
+fn oauth2_policy(options: &str) -> String {
+    let mut fields = vec!["type: oauth2".to_owned()];
+    for (field, default) in [
+        ("introspection_url", "'http://idp/introspect'"),
+        ("client_id", "gateway"),
+        ("client_secret", "s3cret"),
+    ] {
+        if !options.contains(&format!("{field}:")) {
+            fields.push(format!("{field}: {default}"));
+        }
+    }
+    if !options.is_empty() {
+        fields.push(options.to_owned());
+    }
+    format!("{{{}}}", fields.join(", "))
+}
+
+fn oauth2(options: &str) -> OAuth2Options {
+    let c = ok(&route_policy(&oauth2_policy(options)));
+    match &c.routes[0].policies[1].kind {
+        PolicyKind::OAuth2(o) => o.clone(),
         other => panic!("{other:?}"),
     }
 }
@@ -919,6 +946,337 @@ fn rbac_options() {
 }
 
 #[test]
+fn oauth2_full() {
+    let c = ok(&route_policy(
+        "{type: oauth2, introspection_url: 'http://IdP.internal:8080/oauth2/introspect/', \
+         client_id: sluice-gw, client_secret: 's3c:ret', token_location: query, \
+         required_scopes: [read, 'orders:write'], cache_ttl: 30s, timeout: 1.5s, \
+         forward_token_info: {sub: X-User-Id, client_id: x-client, scope: X-Scopes}}",
+    ));
+    let spec = &c.routes[0].policies[1];
+    assert_eq!((spec.name.as_str(), spec.priority), ("oauth2", 10));
+    assert_eq!(spec.field_path, "routes[0].policies[1]");
+    let PolicyKind::OAuth2(o) = &spec.kind else {
+        panic!("{spec:?}")
+    };
+    assert_eq!(
+        o,
+        &OAuth2Options {
+            // The path is the endpoint's address: kept exactly, trailing '/' included.
+            introspection_url: TargetUrl {
+                scheme: "http".into(),
+                host: "idp.internal".into(),
+                port: 8080,
+                path_prefix: "/oauth2/introspect/".into(),
+            },
+            client_id: "sluice-gw".into(),
+            // Only the user name is split at ':' in Basic credentials; the secret may hold one.
+            client_secret: "s3c:ret".into(),
+            token_location: TokenLocation::Query,
+            required_scopes: strings(&["read", "orders:write"]),
+            cache_ttl: Duration::from_secs(30),
+            timeout: Duration::from_millis(1500),
+            forward_token_info: pairs(&[
+                ("sub", "x-user-id"),
+                ("client_id", "x-client"),
+                ("scope", "x-scopes"),
+            ]),
+        }
+    );
+    // The secret comes from the environment like any value.
+    assert_eq!(
+        oauth2("client_secret: '${UPSTREAM_HOST}'").client_secret,
+        "10.1.2.3"
+    );
+}
+
+#[test]
+fn oauth2_defaults() {
+    let defaults = OAuth2Options {
+        introspection_url: TargetUrl {
+            scheme: "http".into(),
+            host: "idp".into(),
+            port: 80,
+            path_prefix: "/introspect".into(),
+        },
+        client_id: "gateway".into(),
+        client_secret: "s3cret".into(),
+        token_location: TokenLocation::Header,
+        required_scopes: vec![],
+        cache_ttl: Duration::ZERO,
+        timeout: Duration::from_secs(5),
+        forward_token_info: vec![],
+    };
+    assert_eq!(oauth2(""), defaults);
+    // Writing a default out, or an empty list or mapping, is the same as leaving it out.
+    assert_eq!(
+        oauth2(
+            "token_location: header, required_scopes: [], cache_ttl: 0, timeout: 5s, \
+             forward_token_info: {}"
+        ),
+        defaults
+    );
+    let o = oauth2("client_id: 42, required_scopes: [7], cache_ttl: 0s");
+    assert_eq!(
+        (o.client_id.as_str(), o.required_scopes, o.cache_ttl),
+        ("42", strings(&["7"]), Duration::ZERO)
+    );
+}
+
+#[test]
+fn oauth2_required_fields() {
+    let message = |field: &str| format!("missing required field {field:?}");
+    assert_eq!(
+        errors(&route_policy("{type: oauth2}")),
+        [
+            ("routes[0].policies[1]".into(), message("introspection_url")),
+            ("routes[0].policies[1]".into(), message("client_id")),
+            ("routes[0].policies[1]".into(), message("client_secret")),
+        ]
+    );
+    assert_eq!(
+        policy_error("{type: oauth2, introspection_url: 'http://idp/i', client_id: gw}"),
+        ("".into(), message("client_secret"))
+    );
+    assert_eq!(
+        policy_error("{type: oauth2, introspection_url: 'http://idp/i', client_secret: s}"),
+        ("".into(), message("client_id"))
+    );
+    assert_eq!(
+        policy_error("{type: oauth2, client_id: gw, client_secret: s}"),
+        ("".into(), message("introspection_url"))
+    );
+}
+
+#[test]
+fn oauth2_errors() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "introspection_url: 'https://idp/introspect'",
+            ".introspection_url",
+            "https introspection_url is not supported yet (TLS is planned)",
+        ),
+        (
+            "introspection_url: 'http://idp'",
+            ".introspection_url",
+            "invalid introspection_url \"http://idp\": needs the path of the introspection \
+             endpoint, e.g. http://idp.internal/oauth2/introspect",
+        ),
+        (
+            "introspection_url: 'http://idp/'",
+            ".introspection_url",
+            "invalid introspection_url \"http://idp/\": needs the path of the introspection \
+             endpoint, e.g. http://idp.internal/oauth2/introspect",
+        ),
+        (
+            "introspection_url: 'http://idp/i?x=1'",
+            ".introspection_url",
+            "invalid introspection_url \"http://idp/i?x=1\": a query or fragment is not allowed",
+        ),
+        (
+            "introspection_url: 'idp/introspect'",
+            ".introspection_url",
+            "invalid introspection_url \"idp/introspect\": expected http://host[:port][/path]",
+        ),
+        (
+            "introspection_url: 'ftp://idp/i'",
+            ".introspection_url",
+            "invalid introspection_url \"ftp://idp/i\": unsupported scheme \"ftp\" \
+             (expected http)",
+        ),
+        (
+            "introspection_url: 'http://gw:pw@idp/i'",
+            ".introspection_url",
+            "invalid introspection_url \"http://gw:pw@idp/i\": user info (user@host) is not \
+             allowed",
+        ),
+        (
+            "introspection_url: 'http://idp/a/../i'",
+            ".introspection_url",
+            "invalid introspection_url \"http://idp/a/../i\": path \"/a/../i\" must not contain \
+             '.' or '..' segments",
+        ),
+        (
+            "introspection_url: [a]",
+            ".introspection_url",
+            "expected a single value, found a list",
+        ),
+        ("client_id: ''", ".client_id", "must not be empty"),
+        ("client_id: ' '", ".client_id", "must not be empty"),
+        (
+            "client_id: 'gw:1'",
+            ".client_id",
+            "client_id \"gw:1\" must not contain ':' (it is sent in HTTP Basic credentials, \
+             which are split at the first ':')",
+        ),
+        (
+            "client_id: \"gw\\r\\nx\"",
+            ".client_id",
+            "client_id \"gw\\r\\nx\" must not contain control characters",
+        ),
+        ("client_secret: ''", ".client_secret", "must not be empty"),
+        ("client_secret: '  '", ".client_secret", "must not be empty"),
+        (
+            "client_secret: '${EMPTY}'",
+            ".client_secret",
+            "must not be empty",
+        ),
+        (
+            "client_secret: '${OAUTH_CLIENT_SECRET}'",
+            ".client_secret",
+            "environment variable OAUTH_CLIENT_SECRET is not set",
+        ),
+        (
+            "client_secret: {a: b}",
+            ".client_secret",
+            "expected a single value, found a mapping",
+        ),
+        (
+            "token_location: cookie",
+            ".token_location",
+            "invalid token_location \"cookie\" (expected header or query)",
+        ),
+        (
+            "token_location: Header",
+            ".token_location",
+            "invalid token_location \"Header\" (expected header or query)",
+        ),
+        (
+            "required_scopes: [read, '']",
+            ".required_scopes[1]",
+            "must not be empty",
+        ),
+        (
+            "required_scopes: [' ']",
+            ".required_scopes[0]",
+            "must not be empty",
+        ),
+        (
+            "required_scopes: ['read write']",
+            ".required_scopes[0]",
+            "scope \"read write\" must not contain whitespace or control characters (list each \
+             scope as its own entry)",
+        ),
+        (
+            "required_scopes: [\"a\\tb\"]",
+            ".required_scopes[0]",
+            "scope \"a\\tb\" must not contain whitespace or control characters (list each \
+             scope as its own entry)",
+        ),
+        (
+            "required_scopes: [read, write, read]",
+            ".required_scopes[2]",
+            "scope \"read\" is listed twice",
+        ),
+        (
+            "required_scopes: read",
+            ".required_scopes",
+            "invalid type: string \"read\", expected a sequence",
+        ),
+        (
+            "required_scopes: [[read]]",
+            ".required_scopes[0]",
+            "expected a single value, found a list",
+        ),
+        (
+            "cache_ttl: 5x",
+            ".cache_ttl",
+            "invalid duration \"5x\" (expected e.g. 500ms, 30s, 1m)",
+        ),
+        ("timeout: 0", ".timeout", "must be greater than 0"),
+        ("timeout: 0ms", ".timeout", "must be greater than 0"),
+        (
+            "timeout: soon",
+            ".timeout",
+            "invalid duration \"soon\" (expected e.g. 500ms, 30s, 1m)",
+        ),
+        (
+            "forward_token_info: {sub: 'x user'}",
+            ".forward_token_info.sub",
+            "invalid header name \"x user\"",
+        ),
+        (
+            "forward_token_info: {sub: [x]}",
+            ".forward_token_info.sub",
+            "expected a header name, found a list",
+        ),
+        (
+            "forward_token_info: {sub: }",
+            ".forward_token_info.sub",
+            "expected a header name, found nothing",
+        ),
+        (
+            "forward_token_info: {sub: X-User, username: x-user}",
+            ".forward_token_info.username",
+            "header x-user is already set from field sub",
+        ),
+        (
+            "forward_token_info: {'': x-a}",
+            ".forward_token_info.",
+            "invalid field name \"\" (expected a field of the introspection response, e.g. sub)",
+        ),
+        (
+            "forward_token_info: {1: x-a}",
+            ".forward_token_info.1",
+            "field names must be strings",
+        ),
+        (
+            "forward_token_info: [sub]",
+            ".forward_token_info",
+            "invalid type: sequence, expected a YAML mapping",
+        ),
+        (
+            "timout: 1s",
+            ".timout",
+            "unknown field \"timout\" (did you mean \"timeout\"?), expected one of: type, name, \
+             priority, skip, introspection_url, client_id, client_secret, token_location, \
+             required_scopes, cache_ttl, timeout, forward_token_info",
+        ),
+        (
+            "scopes: [read]",
+            ".scopes",
+            "unknown field \"scopes\", expected one of: type, name, priority, skip, \
+             introspection_url, client_id, client_secret, token_location, required_scopes, \
+             cache_ttl, timeout, forward_token_info",
+        ),
+    ];
+    for (options, path, message) in cases {
+        assert_eq!(
+            policy_error(&oauth2_policy(options)),
+            (path.to_string(), message.to_string()),
+            "{options}"
+        );
+    }
+}
+
+#[test]
+fn oauth2_errors_are_all_reported_and_never_show_the_secret() {
+    let text = route_policy(
+        "{type: oauth2, introspection_url: 'http://idp', client_id: 'a:b', \
+         client_secret: hunter2-secret, token_location: body, required_scopes: [a, a], \
+         cache_ttl: x, timeout: 0, forward_token_info: {sub: 'a b'}, extra: hunter2-secret}",
+    );
+    let all = errors(&text);
+    let paths: Vec<&str> = all.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "routes[0].policies[1].extra",
+            "routes[0].policies[1].introspection_url",
+            "routes[0].policies[1].client_id",
+            "routes[0].policies[1].token_location",
+            "routes[0].policies[1].required_scopes[1]",
+            "routes[0].policies[1].cache_ttl",
+            "routes[0].policies[1].timeout",
+            "routes[0].policies[1].forward_token_info.sub",
+        ]
+    );
+    for (path, message) in &all {
+        assert!(!message.contains("hunter2"), "{path}: {message}");
+    }
+}
+
+#[test]
 fn auth_policies_need_consumers_they_could_let_in() {
     let no_consumers = |policy: &str| {
         format!(
@@ -937,9 +1295,10 @@ fn auth_policies_need_consumers_they_could_let_in() {
             "{policy}"
         );
     }
-    // jwt-auth and rbac do not need consumers.
+    // jwt-auth, oauth2 and rbac do not need consumers.
     ok(&no_consumers("{type: rbac, roles: [a]}"));
     ok(&no_consumers("{type: jwt-auth, jwks_url: 'http://idp/j'}"));
+    ok(&no_consumers(&oauth2_policy("")));
 
     let keys_only = "consumers:\n  - {id: svc, api_keys: [k]}\n";
     assert_eq!(

@@ -19,7 +19,8 @@ pub struct Validation {
     /// `require_exp`: refuse tokens without `exp` (default `true`).
     pub require_exp: bool,
     /// `required_claims`: each claim (looked up with [`claim_at_path`]) must equal the
-    /// value exactly (numbers compare by value, so `1` matches `1.0`).
+    /// value exactly (numbers compare by value, so `1` matches `1.0`; a string never
+    /// matches a number or boolean).
     pub required_claims: Vec<(String, Value)>,
 }
 

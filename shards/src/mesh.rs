@@ -1,0 +1,170 @@
+//! Messages between shards: crossbeam channels plus a waker per shard, so a message wakes
+//! the receiving shard's mailbox task at once (monoio's `sync` feature carries the wake
+//! across threads) instead of waiting for a tick.
+//!
+//! Today the mesh carries the rate-limit lease protocol: a shard without a lease for a key
+//! asks the key's owner (`Acquire`), the owner answers (`Grant`), and unused tokens go back
+//! (`Return`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use sluice_policies::rate_limit::{Grant, LimitSpec};
+
+/// How long a shard waits for a lease before letting the request through (fail open: a
+/// stuck peer must not stall traffic).
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A message between shards.
+#[derive(Debug)]
+pub enum MeshMsg {
+    /// "Grant me a lease on `key`"; answer to shard `from` quoting `ticket`.
+    Acquire {
+        key: String,
+        spec: LimitSpec,
+        from: usize,
+        ticket: u64,
+    },
+    /// The owner's answer to an `Acquire`.
+    Grant { ticket: u64, grant: Grant },
+    /// Unused lease tokens going back to the owner.
+    Return {
+        key: String,
+        spec: LimitSpec,
+        tokens: u64,
+    },
+}
+
+struct Peer {
+    tx: Sender<MeshMsg>,
+    waker: Arc<AtomicWaker>,
+}
+
+/// One shard's end of the mesh, built on the main thread and moved to the shard.
+pub struct MeshEnd {
+    me: usize,
+    peers: Vec<Peer>,
+    rx: Receiver<MeshMsg>,
+    waker: Arc<AtomicWaker>,
+}
+
+/// Builds the ends of a mesh of `n` shards.
+pub fn build(n: usize) -> Vec<MeshEnd> {
+    let chans: Vec<_> = (0..n)
+        .map(|_| (crossbeam_channel::unbounded(), Arc::new(AtomicWaker::new())))
+        .collect();
+    (0..n)
+        .map(|me| MeshEnd {
+            me,
+            peers: chans
+                .iter()
+                .map(|((tx, _), w)| Peer {
+                    tx: tx.clone(),
+                    waker: w.clone(),
+                })
+                .collect(),
+            rx: chans[me].0 .1.clone(),
+            waker: chans[me].1.clone(),
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Pending {
+    grant: Cell<Option<Grant>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// The mesh as a shard uses it (shard-local; not `Send`).
+pub struct Mesh {
+    end: MeshEnd,
+    pending: RefCell<HashMap<u64, Rc<Pending>>>,
+    next_ticket: Cell<u64>,
+}
+
+impl Mesh {
+    /// Wraps this shard's end.
+    pub fn new(end: MeshEnd) -> Self {
+        Self {
+            end,
+            pending: RefCell::default(),
+            next_ticket: Cell::new(1),
+        }
+    }
+
+    /// Number of shards.
+    pub fn len(&self) -> usize {
+        self.end.peers.len()
+    }
+
+    /// Sends `msg` to shard `to` and wakes its mailbox.
+    pub fn send(&self, to: usize, msg: MeshMsg) {
+        if let Some(peer) = self.end.peers.get(to) {
+            if peer.tx.send(msg).is_ok() {
+                peer.waker.wake();
+            }
+        }
+    }
+
+    /// The next message for this shard; `None` once every sender is gone.
+    pub async fn recv(&self) -> Option<MeshMsg> {
+        std::future::poll_fn(|cx| {
+            match self.end.rx.try_recv() {
+                Ok(m) => return Poll::Ready(Some(m)),
+                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+                Err(TryRecvError::Empty) => {}
+            }
+            self.end.waker.register(cx.waker());
+            // A message may have landed between the first look and registering.
+            match self.end.rx.try_recv() {
+                Ok(m) => Poll::Ready(Some(m)),
+                Err(TryRecvError::Disconnected) => Poll::Ready(None),
+                Err(TryRecvError::Empty) => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Asks shard `owner` for a lease on `key`; `None` if no answer came in [`ASK_TIMEOUT`].
+    pub async fn ask(&self, owner: usize, key: &str, spec: LimitSpec) -> Option<Grant> {
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket + 1);
+        let pending = Rc::new(Pending::default());
+        self.pending.borrow_mut().insert(ticket, pending.clone());
+        self.send(
+            owner,
+            MeshMsg::Acquire {
+                key: key.to_owned(),
+                spec,
+                from: self.end.me,
+                ticket,
+            },
+        );
+        let wait = std::future::poll_fn(|cx| match pending.grant.take() {
+            Some(g) => Poll::Ready(g),
+            None => {
+                *pending.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        });
+        let got = monoio::time::timeout(ASK_TIMEOUT, wait).await.ok();
+        self.pending.borrow_mut().remove(&ticket);
+        got
+    }
+
+    /// Delivers a `Grant` to the request waiting on `ticket` (late answers are dropped).
+    pub fn resolve(&self, ticket: u64, grant: Grant) {
+        if let Some(p) = self.pending.borrow().get(&ticket) {
+            p.grant.set(Some(grant));
+            if let Some(w) = p.waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+}
