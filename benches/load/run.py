@@ -6,7 +6,11 @@ servers under test (A B A B ...), drives each with `sluice-load` pinned to the l
 and reads the server's CPU time from /proc over exactly the measured window. The figure
 that decides is server CPU microseconds per request; see README.md.
 
-Python 3.11 standard library only.
+The sluice-only scenarios (ratelimit, ratelimit2, jwt; not run by default) alternate two
+routes of one sluice process instead: the bare /proxy route and the same upstream behind
+one policy, and report what the policy adds to the CPU per request.
+
+Python 3.11 standard library only (plus the openssl command line for the jwt scenario).
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import jwks
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "benches" / "load" / "out"
@@ -36,6 +43,41 @@ SCENARIOS = {"static": "/static", "proxy": "/proxy"}
 # Goals for sluice/nginx: CPU per request at most this; p99 no worse (ratio <= 1).
 CPU_GOALS = {"static": 0.75, "proxy": 0.85}
 P99_GOAL = 1.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A sluice-only scenario: in one sluice process started for it, the bare route
+    COMPARE_BASE (A) against `route` (B), which proxies to the same upstream through
+    `policy`. The goal bounds B's CPU per request over A's."""
+
+    route: str
+    # YAML flow mapping of B's one policy; "{jwks_url}" is replaced by the fixture's URL.
+    policy: str
+    goal: float
+    # 1: the shard on --server-cpu. 2: shards on --server-cpu and --load-cpu, the second
+    # one sharing its CPU with sluice-load and the upstream.
+    shards: int = 1
+    # B answers with this header when the policy ran (a check that it is in force).
+    marker_header: str | None = None
+    # Needs the RS256 fixture: a JWKS server and one bearer token sent on both routes.
+    jwt: bool = False
+
+
+COMPARE_BASE = "/proxy"
+# A limit so high it is never hit: the figure is the cost of counting, not of refusing.
+RATE_LIMIT = "{type: rate-limit, max: 1000000000, window: 60s, key_by: ip}"
+COMPARISONS = {
+    "ratelimit": Comparison(
+        "/proxy-rl", RATE_LIMIT, 1.10, marker_header="x-ratelimit-limit"
+    ),
+    "ratelimit2": Comparison(
+        "/proxy-rl", RATE_LIMIT, 1.10, shards=2, marker_header="x-ratelimit-limit"
+    ),
+    "jwt": Comparison(
+        "/proxy-jwt", '{type: jwt-auth, jwks_url: "{jwks_url}"}', 1.15, jwt=True
+    ),
+}
 
 # Marker lines sluice-load writes to stderr around the measured window.
 MARK_START = "sluice-load: measuring"
@@ -112,6 +154,19 @@ routes:
     upstream: {{type: url, target: "http://127.0.0.1:{upstream_port}"}}
 """
 
+# Sluice of a comparison scenario: the bare route and the same upstream behind one policy.
+COMPARE_CONF = """\
+name: load-{scenario}
+listen: ["127.0.0.1:{port}"]
+shards: {shards}
+routes:
+  - path: {base}
+    upstream: {{type: url, target: "http://127.0.0.1:{upstream_port}"}}
+  - path: {route}
+    upstream: {{type: url, target: "http://127.0.0.1:{upstream_port}"}}
+    policies: [{policy}]
+"""
+
 
 class BenchError(Exception):
     """A problem that ends the run with a message instead of a traceback."""
@@ -129,13 +184,9 @@ class Server:
     def cpu_seconds(self) -> float:
         """utime + stime of the whole process (all threads), in seconds."""
         try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+            return process_cpu_seconds(self.proc.pid)
         except FileNotFoundError as exc:
             raise BenchError(f"{self.name} (pid {self.proc.pid}) is gone; see {self.log}") from exc
-        # The command name may contain spaces and parentheses; fields resume after the last ')'.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
-        return (utime + stime) / CLK_TCK
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -157,6 +208,13 @@ class Run:
     # Busy time of the server CPU (from /proc/stat) not spent in the server process: other
     # tenants, and interrupt work not charged to the process. High values mean a disturbed run.
     other_s: float
+    # Comparison scenarios: the route measured (the server is then the scenario's sluice).
+    route: str | None = None
+
+    @property
+    def arm(self) -> str:
+        """What was measured: the server, or for a comparison the route."""
+        return self.route or self.server
 
     @property
     def cpu_us_per_req(self) -> float:
@@ -175,6 +233,7 @@ class Run:
             "scenario": self.scenario,
             "server": self.server,
             "round": self.round,
+            **({"route": self.route} if self.route else {}),
             "cpu_s": round(self.cpu_s, 3),
             "cpu_us_per_req": round(self.cpu_us_per_req, 3),
             "server_busy": round(self.busy, 3),
@@ -193,6 +252,8 @@ class Procs:
     """Every child process, so one place can stop them all."""
 
     children: list[subprocess.Popen] = field(default_factory=list)
+    # Other things to stop (the JWKS server thread), run after the processes are gone.
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
     def spawn(self, argv: list[str], **kwargs) -> subprocess.Popen:
         # A new session keeps Ctrl-C away from the children: the script stops them itself.
@@ -212,6 +273,8 @@ class Procs:
                 proc.kill()
                 proc.wait()
         self.children.clear()
+        while self.cleanups:
+            self.cleanups.pop()()
 
 
 def main() -> int:
@@ -223,7 +286,7 @@ def main() -> int:
     procs = Procs()
     try:
         return bench(args, workdir, procs)
-    except BenchError as exc:
+    except (BenchError, jwks.FixtureError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -269,7 +332,10 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated subset of sluice,nginx (ratios need both)",
     )
     p.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of static,proxy"
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated subset of " + ",".join([*SCENARIOS, *COMPARISONS])
+        + f" (default {','.join(SCENARIOS)})",
     )
     p.add_argument("--skip-build", action="store_true", help="do not run cargo build first")
     p.add_argument(
@@ -277,13 +343,16 @@ def parse_args() -> argparse.Namespace:
     )
     args = p.parse_args()
 
-    for option, known in (("servers", SERVERS), ("scenarios", tuple(SCENARIOS))):
+    for option, known in (("servers", SERVERS), ("scenarios", (*SCENARIOS, *COMPARISONS))):
         wanted = [w for w in getattr(args, option).split(",") if w]
         unknown = sorted(set(wanted) - set(known))
         if unknown or not wanted:
             p.error(f"--{option} takes a comma-separated subset of {','.join(known)}")
-        # Keep the canonical order: sluice before nginx (A B), static before proxy.
+        # Keep the canonical order: sluice before nginx (A B), static before proxy, the
+        # sluice-against-nginx scenarios before the comparisons.
         setattr(args, option, [k for k in known if k in wanted])
+    if "sluice" not in args.servers and any(s in COMPARISONS for s in args.scenarios):
+        p.error(f"--scenarios {','.join(COMPARISONS)} measure sluice: keep it in --servers")
     if args.server_cpu == args.load_cpu:
         p.error("--server-cpu and --load-cpu must differ")
     if args.rounds < 1 or args.connections < 1 or args.duration <= 0 or args.warmup < 0:
@@ -293,43 +362,88 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+@dataclass
+class Arm:
+    """One side of a scenario's A B pair: where the load goes and how it is labelled."""
+
+    server: Server
+    path: str
+    # Comparison scenarios: the route (the arm's name); None for sluice against nginx.
+    route: str | None = None
+    headers: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.route or self.server.name
+
+
 def bench(args: argparse.Namespace, workdir: Path, procs: Procs) -> int:
     if not args.skip_build:
         build()
     for path in [args.loadgen, args.nginx] + ([args.sluice] if "sluice" in args.servers else []):
         if not os.access(path, os.X_OK):
             raise BenchError(f"{path} is not an executable file")
+    versus = [s for s in args.scenarios if s in SCENARIOS]
+    compared = [s for s in args.scenarios if s in COMPARISONS]
 
     upstream = start_upstream(args, workdir, procs)
     servers: dict[str, Server] = {}
-    if "nginx" in args.servers:
+    if versus and "nginx" in args.servers:
         servers["nginx"] = start_nginx(args, workdir, procs, upstream.port)
-    if "sluice" in args.servers:
+    if versus and "sluice" in args.servers:
         servers["sluice"] = start_sluice(args, workdir, procs, upstream.port)
     for server in servers.values():
-        for scenario in args.scenarios:
+        for scenario in versus:
             smoke_test(server, SCENARIOS[scenario])
+    arms = {s: [Arm(servers[name], SCENARIOS[s]) for name in args.servers] for s in versus}
+
+    jwks_server = None
+    headers: tuple[str, ...] = ()
+    if any(COMPARISONS[s].jwt for s in compared):
+        fixture = jwks.make_rs256(workdir)
+        jwks_server = jwks.JwksServer(fixture.jwks)
+        procs.cleanups.append(jwks_server.stop)
+        headers = (f"authorization: Bearer {fixture.token}",)
+    for scenario in compared:
+        cmp = COMPARISONS[scenario]
+        server = start_compare_sluice(
+            args, workdir, procs, upstream.port, scenario, jwks_server.url if cmp.jwt else None
+        )
+        mine = headers if cmp.jwt else ()
+        arms[scenario] = [Arm(server, path, path, mine) for path in (COMPARE_BASE, cmp.route)]
+        smoke_compare(server, cmp, mine)
 
     print(
         f"servers on CPU {args.server_cpu}, sluice-load (--driver {args.loadgen_driver}) and "
         f"upstream on CPU {args.load_cpu}; {args.connections} connections, "
-        f"{args.warmup:g} s warmup + {args.duration:g} s window, {plural(args.rounds, 'round')}\n"
+        f"{args.warmup:g} s warmup + {args.duration:g} s window, {plural(args.rounds, 'round')}"
     )
+    for scenario in compared:
+        cmp = COMPARISONS[scenario]
+        cpus = ",".join(map(str, compare_cpus(args, cmp)))
+        print(
+            f"{scenario}: {cmp.route} against {COMPARE_BASE} in one sluice, "
+            f"{plural(cmp.shards, 'shard')} on CPU {cpus}"
+            + (f", the same bearer token on both, JWKS at {jwks_server.url}" if cmp.jwt else "")
+        )
+    print()
     runs: list[Run] = []
     for scenario in args.scenarios:
+        width = max(6, *(len(arm.name) for arm in arms[scenario]))
+        cpus = compare_cpus(args, COMPARISONS[scenario]) if scenario in compared else None
         for rnd in range(1, args.rounds + 1):
-            for name in args.servers:
-                run = measure(args, servers[name], upstream, scenario, rnd, procs)
+            for arm in arms[scenario]:
+                run = measure(args, arm, upstream, scenario, rnd, procs, cpus)
                 runs.append(run)
                 print(
-                    f"  {scenario:<6} round {rnd} {name:<6} {run.load['rps']:>9.0f} req/s  "
+                    f"  {scenario:<6} round {rnd} {arm.name:<{width}} {run.load['rps']:>9.0f} req/s  "
                     f"p99 {run.load['p99_us']:>6} µs  {run.cpu_us_per_req:6.2f} CPU µs/req  "
                     f"busy {run.busy:4.0%}  other {run.other:4.0%}  errors {run.load['errors']}  "
                     f"non-2xx {run.load['non_2xx']}",
                     flush=True,
                 )
 
-    results = summarize(args, runs)
+    results = summarize(args, runs, jwks_server)
     print()
     print_tables(results)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -388,6 +502,39 @@ def start_sluice(
     return start_server("sluice", argv, port, workdir / "sluice.log", procs)
 
 
+def compare_cpus(args: argparse.Namespace, cmp: Comparison) -> list[int]:
+    """The CPUs of a comparison's sluice: the server CPU, then the load CPU for a 2nd shard."""
+    return [args.server_cpu, args.load_cpu][: cmp.shards]
+
+
+def start_compare_sluice(
+    args: argparse.Namespace,
+    workdir: Path,
+    procs: Procs,
+    upstream_port: int,
+    scenario: str,
+    jwks_url: str | None,
+) -> Server:
+    cmp = COMPARISONS[scenario]
+    port = free_port()
+    conf = workdir / f"sluice-{scenario}.yaml"
+    conf.write_text(
+        COMPARE_CONF.format(
+            scenario=scenario,
+            port=port,
+            shards=cmp.shards,
+            upstream_port=upstream_port,
+            base=COMPARE_BASE,
+            route=cmp.route,
+            policy=cmp.policy.replace("{jwks_url}", jwks_url or ""),
+        )
+    )
+    cpus = ",".join(map(str, compare_cpus(args, cmp)))
+    argv = ["taskset", "-c", cpus, str(args.sluice), "run", "--config", str(conf),
+            "--shards", str(cmp.shards), "--cpus", cpus]
+    return start_server(f"sluice-{scenario}", argv, port, workdir / f"sluice-{scenario}.log", procs)
+
+
 def start_server(name: str, argv: list[str], port: int, log: Path, procs: Procs) -> Server:
     with log.open("wb") as out:
         # taskset execs the server, so the pid is the server's own.
@@ -405,40 +552,81 @@ def start_server(name: str, argv: list[str], port: int, log: Path, procs: Procs)
             time.sleep(0.05)
 
 
-def smoke_test(server: Server, path: str) -> None:
-    """One request before measuring, so a misconfiguration fails early and clearly."""
+def fetch(
+    server: Server, path: str, headers: tuple[str, ...] = ()
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One GET on a fresh connection: status, headers, body."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=dict(h.split(": ", 1) for h in headers))
         resp = conn.getresponse()
-        body = resp.read()
+        return resp.status, resp.headers, resp.read()
     except OSError as exc:
         raise BenchError(f"{server.name} GET {path}: {exc}; log:\n{tail(server.log)}") from exc
     finally:
         conn.close()
-    if resp.status != 200:
-        raise BenchError(f"{server.name} GET {path}: status {resp.status}, body {body[:200]!r}")
+
+
+def smoke_test(server: Server, path: str, headers: tuple[str, ...] = ()) -> http.client.HTTPMessage:
+    """One request before measuring, so a misconfiguration fails early and clearly."""
+    status, response_headers, body = fetch(server, path, headers)
+    if status != 200:
+        raise BenchError(f"{server.name} GET {path}: status {status}, body {body[:200]!r}")
+    return response_headers
+
+
+def smoke_compare(server: Server, cmp: Comparison, headers: tuple[str, ...]) -> None:
+    """Both routes answer 200 to the request sluice-load will send, and the policy is in
+    force on the second route only; otherwise the ratio would compare nothing."""
+    base = smoke_test(server, COMPARE_BASE, headers)
+    policed = smoke_test(server, cmp.route, headers)
+    if cmp.marker_header:
+        if policed.get(cmp.marker_header) is None:
+            raise BenchError(f"{server.name} GET {cmp.route}: no {cmp.marker_header} header")
+        if base.get(cmp.marker_header) is not None:
+            raise BenchError(f"{server.name} GET {COMPARE_BASE}: has {cmp.marker_header}")
+    if cmp.jwt:
+        status, _, body = fetch(server, cmp.route)
+        if status != 401:
+            raise BenchError(
+                f"{server.name} GET {cmp.route} without a token: status {status} (expected "
+                f"401), body {body[:200]!r}"
+            )
 
 
 def measure(
     args: argparse.Namespace,
-    server: Server,
+    arm: Arm,
     upstream: Server,
     scenario: str,
     rnd: int,
     procs: Procs,
+    server_cpus: list[int] | None = None,
 ) -> Run:
+    """One run against `arm`. `server_cpus` are the server's CPUs (default: the server
+    CPU); when they include the load CPU, sluice-load and the upstream do not count as
+    `other` either."""
+    server = arm.server
     server.check_alive()
-    url = f"http://127.0.0.1:{server.port}{SCENARIOS[scenario]}"
+    server_cpus = server_cpus or [args.server_cpu]
+    shared_cpu = args.load_cpu in server_cpus
+    url = f"http://127.0.0.1:{server.port}{arm.path}"
     argv = ["taskset", "-c", str(args.load_cpu), str(args.loadgen), "--url", url,
             "--connections", str(args.connections), "--duration", f"{args.duration}s",
             "--warmup", f"{args.warmup}s", "--driver", args.loadgen_driver, "--json"]
+    for header in arm.headers:
+        argv += ["--header", header]
     proc = procs.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     messages: list[str] = []
-    samples: dict[str, tuple[float, float, float]] = {}
+    samples: dict[str, tuple[float, float, float, float]] = {}
 
-    def sample() -> tuple[float, float, float]:
-        return (server.cpu_seconds(), upstream.cpu_seconds(), cpu_busy_seconds(args.server_cpu))
+    def sample() -> tuple[float, float, float, float]:
+        return (
+            server.cpu_seconds(),
+            upstream.cpu_seconds(),
+            sum(cpu_busy_seconds(cpu) for cpu in server_cpus),
+            process_cpu_seconds(proc.pid) if shared_cpu else 0.0,
+        )
 
     # sluice-load prints a marker when the warmup ends and when the window closes; sampling
     # there makes the CPU time and the counted requests cover the same interval.
@@ -454,7 +642,7 @@ def measure(
     proc.wait()
     procs.children.remove(proc)
     for message in messages:
-        print(f"    [{scenario} {server.name}] {message}", file=sys.stderr)
+        print(f"    [{scenario} {arm.name}] {message}", file=sys.stderr)
     if proc.returncode != 0 or len(samples) != 2:
         raise BenchError(
             f"sluice-load against {server.name} {url} failed (status {proc.returncode}): "
@@ -464,44 +652,62 @@ def measure(
     load = json.loads(stdout)
     if load["requests"] == 0:
         raise BenchError(f"no requests completed against {server.name} {url}")
-    cpu, upstream_cpu, cpu_busy = (e - s for e, s in zip(samples["end"], samples["start"]))
+    cpu, upstream_cpu, cpu_busy, loadgen_cpu = (
+        e - s for e, s in zip(samples["end"], samples["start"])
+    )
+    ours = cpu + (upstream_cpu + loadgen_cpu if shared_cpu else 0.0)
     return Run(
         scenario,
         server.name,
         rnd,
         load,
         cpu,
-        upstream_cpu if scenario == "proxy" else None,
-        cpu_busy - cpu,
+        upstream_cpu if proxied(scenario) else None,
+        cpu_busy - ours,
+        arm.route,
     )
 
 
-def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
-    """Medians across rounds per scenario and server, and the sluice/nginx ratios."""
+def proxied(scenario: str) -> bool:
+    return scenario == "proxy" or scenario in COMPARISONS
+
+
+def median_row(mine: list[Run], with_upstream: bool) -> dict:
+    """Medians across rounds of one arm's runs."""
+
+    def med(metric):
+        return statistics.median(metric(r) for r in mine)
+
+    row = {
+        "rps": round(med(lambda r: r.load["rps"])),
+        "p50_us": med(lambda r: r.load["p50_us"]),
+        "p99_us": med(lambda r: r.load["p99_us"]),
+        "p999_us": med(lambda r: r.load["p999_us"]),
+        "cpu_us_per_req": round(med(lambda r: r.cpu_us_per_req), 3),
+        "server_busy": round(med(lambda r: r.busy), 3),
+        "errors": sum(r.load["errors"] for r in mine),
+        "non_2xx": sum(r.load["non_2xx"] for r in mine),
+    }
+    if with_upstream:
+        row["upstream_cpu_us_per_req"] = round(
+            med(lambda r: r.upstream_cpu_s / r.load["requests"] * 1e6), 3
+        )
+    return row
+
+
+def summarize(
+    args: argparse.Namespace, runs: list[Run], jwks_server: jwks.JwksServer | None = None
+) -> dict:
+    """Medians across rounds per scenario and server (or route), and the ratios."""
     scenarios = {}
     for scenario in args.scenarios:
+        if scenario in COMPARISONS:
+            scenarios[scenario] = summarize_comparison(args, scenario, runs, jwks_server)
+            continue
         per_server = {}
         for name in args.servers:
             mine = [r for r in runs if r.scenario == scenario and r.server == name]
-
-            def med(metric, mine=mine):
-                return statistics.median(metric(r) for r in mine)
-
-            row = {
-                "rps": round(med(lambda r: r.load["rps"])),
-                "p50_us": med(lambda r: r.load["p50_us"]),
-                "p99_us": med(lambda r: r.load["p99_us"]),
-                "p999_us": med(lambda r: r.load["p999_us"]),
-                "cpu_us_per_req": round(med(lambda r: r.cpu_us_per_req), 3),
-                "server_busy": round(med(lambda r: r.busy), 3),
-                "errors": sum(r.load["errors"] for r in mine),
-                "non_2xx": sum(r.load["non_2xx"] for r in mine),
-            }
-            if scenario == "proxy":
-                row["upstream_cpu_us_per_req"] = round(
-                    med(lambda r: r.upstream_cpu_s / r.load["requests"] * 1e6), 3
-                )
-            per_server[name] = row
+            per_server[name] = median_row(mine, scenario == "proxy")
         entry: dict = {"servers": per_server}
         if "sluice" in per_server and "nginx" in per_server:
             s, n = per_server["sluice"], per_server["nginx"]
@@ -539,9 +745,47 @@ def summarize(args: argparse.Namespace, runs: list[Run]) -> dict:
     }
 
 
+def summarize_comparison(
+    args: argparse.Namespace,
+    scenario: str,
+    runs: list[Run],
+    jwks_server: jwks.JwksServer | None,
+) -> dict:
+    cmp = COMPARISONS[scenario]
+    mine = [r for r in runs if r.scenario == scenario]
+    routes = {
+        route: median_row([r for r in mine if r.route == route], True)
+        for route in (COMPARE_BASE, cmp.route)
+    }
+    base, policed = routes[COMPARE_BASE], routes[cmp.route]
+    cpu_ratio = policed["cpu_us_per_req"] / base["cpu_us_per_req"]
+    entry = {
+        "server": mine[0].server,
+        "shards": cmp.shards,
+        "cpus": compare_cpus(args, cmp),
+        "policy": cmp.policy if not cmp.jwt else cmp.policy.replace("{jwks_url}", jwks_server.url),
+        "routes": routes,
+        "ratios": {
+            "of": f"{cmp.route} / {COMPARE_BASE}",
+            "cpu_per_req": round(cpu_ratio, 3),
+            "cpu_per_req_goal": cmp.goal,
+            "cpu_per_req_goal_met": cpu_ratio <= cmp.goal,
+            # No goal: both routes share the process and the upstream, so p99 mostly
+            # follows CPU per request and the machine's noise.
+            "p99": round(policed["p99_us"] / base["p99_us"], 3),
+        },
+    }
+    if cmp.jwt:
+        entry["jwks_fetches"] = jwks_server.fetches
+    return entry
+
+
 def print_tables(results: dict) -> None:
     rounds = results["config"]["rounds"]
     for scenario, entry in results["scenarios"].items():
+        if scenario in COMPARISONS:
+            print_comparison(scenario, entry, rounds)
+            continue
         print(f"{scenario}: median of {plural(rounds, 'round')}")
         header = f"  {'server':<8}{'req/s':>10}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}"
         header += f"{'CPU µs/req':>12}{'busy':>7}"
@@ -577,8 +821,47 @@ def print_tables(results: dict) -> None:
         )
 
 
+def print_comparison(scenario: str, entry: dict, rounds: int) -> None:
+    cpus = ",".join(map(str, entry["cpus"]))
+    print(
+        f"{scenario}: median of {plural(rounds, 'round')} "
+        f"({entry['server']}, {plural(entry['shards'], 'shard')} on CPU {cpus})"
+    )
+    width = max(8, *(len(route) for route in entry["routes"])) + 2
+    print(
+        f"  {'route':<{width}}{'req/s':>10}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}"
+        f"{'CPU µs/req':>12}{'busy':>7}{'upstream µs/req':>17}"
+    )
+    for route, row in entry["routes"].items():
+        print(
+            f"  {route:<{width}}{row['rps']:>10}{row['p50_us']:>9g}{row['p99_us']:>9g}"
+            f"{row['p999_us']:>10g}{row['cpu_us_per_req']:>12.2f}{row['server_busy']:>7.0%}"
+            f"{row['upstream_cpu_us_per_req']:>17.2f}"
+        )
+    ratios = entry["ratios"]
+    extra = f"   JWKS fetches {entry['jwks_fetches']}" if "jwks_fetches" in entry else ""
+    print(
+        f"  {ratios['of']}  CPU per request {ratios['cpu_per_req']:.2f} "
+        f"(goal <= {ratios['cpu_per_req_goal']:.2f}: {verdict(ratios['cpu_per_req_goal_met'])})"
+        f"   p99 {ratios['p99']:.2f}{extra}"
+    )
+    print()
+
+
 def label(run: Run) -> str:
+    if run.route:
+        return f"{run.scenario}{run.route}/round {run.round}"
     return f"{run.scenario}/{run.server}/round {run.round}"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a whole process (all threads), in seconds; FileNotFoundError when
+    it is gone."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The command name may contain spaces and parentheses; fields resume after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / CLK_TCK
 
 
 def cpu_busy_seconds(cpu: int) -> float:

@@ -565,7 +565,7 @@ fn not_empty(text: String) -> Result<String, String> {
 
 /// A claim name, or a path into nested objects with `.` between names
 /// (`realm_access.roles`).
-fn claim_path(text: &str) -> Result<String, String> {
+pub(crate) fn claim_path(text: &str) -> Result<String, String> {
     if text.is_empty() || text.split('.').any(str::is_empty) {
         return Err(format!(
             "invalid claim path {text:?} (expected names separated by '.', \

@@ -16,6 +16,10 @@ const UNITS: &[(&str, u128)] = &[
 /// More fractional digits than nanoseconds can hold would be silently dropped; refuse them.
 const MAX_FRACTION_DIGITS: usize = 9;
 
+/// Longest duration accepted anywhere (ten years). Deadlines are `Instant + Duration`, which
+/// panics on overflow, so an absurd value must be refused here rather than crash a shard.
+pub const MAX_DURATION_SECS: u64 = 10 * 365 * 86_400;
+
 /// Parses `500ms`, `30s`, `1m`, `2h`, `1.5s`, or a bare integer meaning seconds (`30`).
 ///
 /// Surrounding whitespace is ignored; there is no space between number and unit, no sign and
@@ -24,7 +28,8 @@ const MAX_FRACTION_DIGITS: usize = 9;
 ///
 /// # Errors
 /// `invalid duration "5x" (expected e.g. 500ms, 30s, 1m)` for anything else, including values
-/// too large for [`Duration`].
+/// too large for [`Duration`]; `duration "..." is too long (at most 3650 days)` past
+/// [`MAX_DURATION_SECS`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration {s:?} (expected e.g. 500ms, 30s, 1m)");
     let text = s.trim();
@@ -65,6 +70,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .and_then(|n| n.checked_add(fraction_nanos))
         .ok_or_else(invalid)?;
     let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| invalid())?;
+    if secs > MAX_DURATION_SECS {
+        return Err(format!(
+            "duration {s:?} is too long (at most {} days)",
+            MAX_DURATION_SECS / 86_400
+        ));
+    }
     // The remainder is below one second, so it fits a u32.
     let subsec = (nanos % NANOS_PER_SEC) as u32;
     Ok(Duration::new(secs, subsec))
@@ -73,6 +84,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_durations_are_refused() {
+        let e = parse_duration("100000000h").unwrap_err();
+        assert!(e.contains("too long"), "{e}");
+        assert!(parse_duration("87600h").is_ok());
+    }
 
     #[test]
     fn accepted_forms() {

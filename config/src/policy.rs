@@ -17,7 +17,7 @@ use crate::raw::{
 };
 use crate::route::status;
 use crate::validate::duration;
-use crate::{auth, http};
+use crate::{auth, http, traffic};
 
 /// The policy `type` names this version understands, in the order listed in messages
 /// (that of the default priorities).
@@ -28,6 +28,7 @@ pub const POLICY_TYPES: &[&str] = &[
     "basic-auth",
     "oauth2",
     "rbac",
+    "rate-limit",
     "request-transform",
     "response-transform",
     "mock",
@@ -167,6 +168,9 @@ fn entry(value: Value, path: &str, errors: &mut Errors) -> Option<PolicySpec> {
         "rbac" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| auth::rbac(raw, path, errors))
             .map(PolicyKind::Rbac),
+        "rate-limit" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| traffic::rate_limit(raw, path, errors))
+            .map(PolicyKind::RateLimit),
         "request-transform" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| transform(raw, type_name, path, errors))
             .map(PolicyKind::RequestTransform),
@@ -262,7 +266,7 @@ fn skip(value: Value, path: &str, errors: &mut Errors) -> Option<SkipSpec> {
 }
 
 /// Compiles a regex; the message keeps the regex crate's own explanation but on one line.
-fn regex(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn regex(pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| {
         let text = e.to_string();
         // Syntax errors are a multi-line drawing with the reason on the `error:` line.

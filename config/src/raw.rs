@@ -216,6 +216,21 @@ pub(crate) struct RawMock {
     pub delay: Option<Scalar>,
 }
 
+/// Options of `type: rate-limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub max: Option<Scalar>,
+    pub window: Option<Scalar>,
+    pub algorithm: Option<Scalar>,
+    pub key_by: Option<Scalar>,
+    pub trust_forwarded: Option<Scalar>,
+    pub exclude_paths: Option<Vec<Scalar>>,
+    pub status: Option<Scalar>,
+    pub message: Option<Scalar>,
+    pub max_keys: Option<Scalar>,
+}
+
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 
 mod auth;
+mod traffic;
 
 /// A fixed environment, so tests never depend on (or race over) the process's.
 fn env(name: &str) -> Option<String> {
@@ -471,8 +472,8 @@ fn unknown_policy_type() {
         (
             "policies[0].type".into(),
             "unknown policy type \"ip-filtr\" (did you mean \"ip-filter\"?), expected one of: \
-             ip-filter, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, request-transform, \
-             response-transform, mock"
+             ip-filter, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, rate-limit, \
+             request-transform, response-transform, mock"
                 .into()
         )
     );
@@ -481,7 +482,7 @@ fn unknown_policy_type() {
         (
             "policies[0]".into(),
             "missing required field \"type\" (one of: ip-filter, jwt-auth, api-key-auth, \
-             basic-auth, oauth2, rbac, request-transform, response-transform, mock)"
+             basic-auth, oauth2, rbac, rate-limit, request-transform, response-transform, mock)"
                 .into()
         )
     );
@@ -499,6 +500,7 @@ fn every_policy_type_name_round_trips() {
             "introspection_url: 'http://idp/introspect', client_id: gw, client_secret: s",
         ),
         ("rbac", "roles: [admin]"),
+        ("rate-limit", "max: 10"),
         ("request-transform", "remove_headers: [a]"),
         ("response-transform", "remove_headers: [a]"),
         ("mock", "status: 204"),

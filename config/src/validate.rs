@@ -131,7 +131,7 @@ pub(crate) fn positive_duration(
 }
 
 /// An optional integer at `path` that must be at least 1, `default` when absent.
-fn positive<T: std::str::FromStr + PartialOrd + From<u8>>(
+pub(crate) fn positive<T: std::str::FromStr + PartialOrd + From<u8>>(
     field: Option<Scalar>,
     path: &str,
     default: T,

@@ -8,9 +8,11 @@
 pub mod answer;
 pub mod api_key;
 pub mod basic_auth;
+pub mod cache;
 pub mod consumers;
 pub mod identity;
 pub mod ip_filter;
+pub mod json_threat;
 pub mod jwt;
 pub mod jwt_auth;
 pub mod mock;

@@ -107,7 +107,11 @@ impl JsonThreat {
         let Some(value) = headers.get("content-type") else {
             return false;
         };
-        let essence = value.split(|&b| b == b';').next().unwrap_or(&[]).trim_ascii();
+        let essence = value
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or(&[])
+            .trim_ascii();
         self.exact_types
             .iter()
             .any(|t| essence.eq_ignore_ascii_case(t.as_bytes()))

@@ -81,14 +81,24 @@ enum Lex {
     /// Inside a string, just after `\`.
     StrEscape,
     /// Inside a `\uXXXX` escape: hex digits still to read, and the value so far.
-    StrHex { left: u8, value: u16 },
+    StrHex {
+        left: u8,
+        value: u16,
+    },
     /// Inside a multi-byte UTF-8 character: continuation bytes still to read, and the
     /// allowed range of the next one (narrower than `80..=BF` right after some lead bytes,
     /// which rules out overlong forms, surrogates and code points past U+10FFFF).
-    StrUtf8 { left: u8, lo: u8, hi: u8 },
+    StrUtf8 {
+        left: u8,
+        lo: u8,
+        hi: u8,
+    },
     Number(Num),
     /// Inside `true`, `false` or `null`: the word and how many bytes matched.
-    Literal { word: &'static [u8], pos: u8 },
+    Literal {
+        word: &'static [u8],
+        pos: u8,
+    },
 }
 
 /// One open container.
@@ -207,7 +217,8 @@ impl Scanner {
                     self.add_chars(1)?;
                 }
                 _ => {
-                    let (left, lo, hi) = utf8_lead(b).ok_or_else(|| self.invalid("invalid UTF-8"))?;
+                    let (left, lo, hi) =
+                        utf8_lead(b).ok_or_else(|| self.invalid("invalid UTF-8"))?;
                     self.after_high_surrogate = false;
                     self.add_chars(1)?;
                     self.lex = Lex::StrUtf8 { left, lo, hi };

@@ -11,6 +11,7 @@ spec = {
       "secret": "...",           # the HMAC secret (HS*)
       "kid": "...",              # default: the key's name; null: no kid header
       "claims": {...},           # the payload, as given
+      "exp_in": 3,               # optional: set "exp" to now + this many seconds, at signing
       "mode": "sign" | "none" | "tamper" | "hmac_with_public_pem"
     }
   }
@@ -35,6 +36,7 @@ import hashlib
 import hmac
 import json
 import sys
+import time
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -81,6 +83,8 @@ def main() -> None:
     for name, t in spec.get("tokens", {}).items():
         alg = t["alg"]
         claims = t.get("claims", {})
+        if "exp_in" in t:
+            claims = dict(claims, exp=int(time.time()) + t["exp_in"])
         mode = t.get("mode", "sign")
         kid = t.get("kid", t.get("key"))
         header = {"kid": kid} if kid is not None else {}
