@@ -527,7 +527,7 @@ fn required_claims(
 }
 
 /// A header name at `path`, lower-cased; `default` when absent.
-fn lower_header(
+pub(crate) fn lower_header(
     field: Option<Scalar>,
     path: &str,
     default: &str,

@@ -7,8 +7,8 @@
 //! 2. `${VAR}` / `${VAR:-default}` substitution in string values (`env.rs`);
 //! 3. shape: known fields and value kinds, object by object (`raw.rs`);
 //! 4. values: paths, URLs, CIDRs, durations, defaults (`validate.rs`, `route.rs`,
-//!    `policy.rs`, `auth.rs`, `traffic.rs`, `consumer.rs`, `http.rs`), then the checks
-//!    that span sections (an auth policy needs consumers it could let in).
+//!    `policy.rs`, `auth.rs`, `traffic.rs`, `guards.rs`, `consumer.rs`, `http.rs`), then
+//!    the checks that span sections (an auth policy needs consumers it could let in).
 //!
 //! ```
 //! let config = sluice_config::load_str(
@@ -30,6 +30,7 @@ mod consumer;
 mod duration;
 mod env;
 mod error;
+mod guards;
 mod http;
 pub mod model;
 mod policy;

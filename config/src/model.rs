@@ -191,6 +191,22 @@ pub enum PolicyKind {
     OAuth2(OAuth2Options),
     /// `rate-limit`.
     RateLimit(RateLimitOptions),
+    /// `cors`.
+    Cors(CorsOptions),
+    /// `request-limit`.
+    RequestLimit(RequestLimitOptions),
+    /// `ssl-enforce`.
+    SslEnforce(SslEnforceOptions),
+    /// `override-method`.
+    OverrideMethod(OverrideMethodOptions),
+    /// `json-threat-protection`.
+    JsonThreatProtection(JsonThreatOptions),
+    /// `regex-threat-protection`.
+    RegexThreatProtection(RegexThreatOptions),
+    /// `geo-ip-filter`.
+    GeoIpFilter(GeoIpOptions),
+    /// `cache`.
+    Cache(CacheOptions),
     /// `ip-filter`.
     IpFilter(IpFilterOptions),
     /// `request-transform`: edits the request before it goes upstream.
@@ -423,4 +439,152 @@ pub struct RateLimitOptions {
     pub message: String,
     /// `max_keys`: buckets a shard keeps before evicting the least recently active. Default 1000000.
     pub max_keys: usize,
+}
+
+/// `origins:` of `cors`.
+#[derive(Debug, Clone)]
+pub enum CorsOrigins {
+    /// `"*"`.
+    Any,
+    /// Exact origins such as `https://app.example.com` (scheme://host[:port], no path).
+    List(Vec<String>),
+    /// Entries written as `regex:<pattern>`, anchored (`^...$`) at compile time.
+    Patterns(Vec<Regex>),
+}
+
+/// `type: cors`.
+#[derive(Debug, Clone)]
+pub struct CorsOptions {
+    /// Required: `"*"`, a list of origins, or a list mixing origins and `regex:` patterns
+    /// (a list with any pattern becomes `Patterns`, exact origins escaped into it).
+    pub origins: CorsOrigins,
+    /// Default GET HEAD PUT PATCH POST DELETE.
+    pub methods: Vec<String>,
+    /// Default empty = echo `Access-Control-Request-Headers`.
+    pub allowed_headers: Vec<String>,
+    /// Default empty.
+    pub exposed_headers: Vec<String>,
+    /// Default false. `true` with `origins: "*"` is an error.
+    pub credentials: bool,
+    /// Default 86400 seconds.
+    pub max_age: u64,
+    /// Default true.
+    pub preflight: bool,
+}
+
+/// `type: request-limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLimitOptions {
+    /// `max_bytes`, required, > 0.
+    pub max_bytes: u64,
+}
+
+/// `type: ssl-enforce`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslEnforceOptions {
+    /// Default true (301 to https); false answers 403 `ssl_required`.
+    pub redirect: bool,
+    /// HSTS `max_age` in seconds. Default 31536000.
+    pub hsts_max_age: u64,
+    /// Default false.
+    pub include_subdomains: bool,
+    /// Default false.
+    pub preload: bool,
+    /// Default false.
+    pub trust_forwarded: bool,
+}
+
+/// `type: override-method`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideMethodOptions {
+    /// `header`, lower-cased. Default `x-http-method-override`.
+    pub header: String,
+    /// Upper-case. Default PUT PATCH DELETE.
+    pub allowed_methods: Vec<String>,
+}
+
+/// `type: json-threat-protection`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonThreatOptions {
+    /// Default 20.
+    pub max_depth: usize,
+    /// Default 100 (per object).
+    pub max_keys: usize,
+    /// Default 10000.
+    pub max_string_length: usize,
+    /// Default 100.
+    pub max_array_size: usize,
+    /// Default 1048576.
+    pub max_body_bytes: u64,
+    /// Lower-case media types. Default `application/json` (and any `+json` suffix).
+    pub content_types: Vec<String>,
+}
+
+/// Where a `regex-threat-protection` pattern looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreatTarget {
+    /// The request path.
+    Path,
+    /// The query string.
+    Query,
+    /// Every header value.
+    Headers,
+    /// The request body (up to `max_body_scan_bytes`).
+    Body,
+}
+
+/// One entry of `patterns:`.
+#[derive(Debug, Clone)]
+pub struct ThreatPattern {
+    /// The pattern (unanchored).
+    pub regex: Regex,
+    /// At least one; default all four.
+    pub targets: Vec<ThreatTarget>,
+    /// Default `Request blocked`.
+    pub message: String,
+}
+
+/// `type: regex-threat-protection`.
+#[derive(Debug, Clone)]
+pub struct RegexThreatOptions {
+    /// At least one.
+    pub patterns: Vec<ThreatPattern>,
+    /// Default 65536.
+    pub max_body_scan_bytes: usize,
+}
+
+/// `type: geo-ip-filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeoIpOptions {
+    /// Upper-case ISO 3166-1 alpha-2 codes let through.
+    pub allow: Vec<String>,
+    /// Upper-case ISO 3166-1 alpha-2 codes refused.
+    pub deny: Vec<String>,
+    /// Default deny.
+    pub mode: IpFilterMode,
+    /// Lower-cased. Default `cf-ipcountry`.
+    pub country_header: String,
+    /// A MaxMind DB file; when set, the country comes from the client address instead.
+    pub mmdb_path: Option<String>,
+}
+
+/// `type: cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// Default 300s.
+    pub ttl: Duration,
+    /// Default GET, HEAD.
+    pub methods: Vec<String>,
+    /// Default 200, 203, 204, 206, 300, 301, 404, 405, 410, 414 (5xx never, so not 501).
+    pub cacheable_statuses: Vec<u16>,
+    /// Lower-cased request header names. Default empty.
+    pub vary_headers: Vec<String>,
+    /// Default true.
+    pub respect_cache_control: bool,
+    /// Per shard. Default 67108864.
+    pub max_bytes: u64,
+    /// Default 1048576.
+    pub max_object_bytes: u64,
+    /// Lower-cased. Default `x-cache`.
+    pub status_header: String,
 }

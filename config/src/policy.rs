@@ -17,18 +17,26 @@ use crate::raw::{
 };
 use crate::route::status;
 use crate::validate::duration;
-use crate::{auth, http, traffic};
+use crate::{auth, guards, http, traffic};
 
 /// The policy `type` names this version understands, in the order listed in messages
 /// (that of the default priorities).
 pub const POLICY_TYPES: &[&str] = &[
     "ip-filter",
+    "geo-ip-filter",
+    "cors",
+    "request-limit",
+    "ssl-enforce",
+    "override-method",
+    "json-threat-protection",
+    "regex-threat-protection",
     "jwt-auth",
     "api-key-auth",
     "basic-auth",
     "oauth2",
     "rbac",
     "rate-limit",
+    "cache",
     "request-transform",
     "response-transform",
     "mock",
@@ -47,6 +55,14 @@ impl PolicyKind {
             PolicyKind::Rbac(_) => "rbac",
             PolicyKind::OAuth2(_) => "oauth2",
             PolicyKind::RateLimit(_) => "rate-limit",
+            PolicyKind::Cors(_) => "cors",
+            PolicyKind::RequestLimit(_) => "request-limit",
+            PolicyKind::SslEnforce(_) => "ssl-enforce",
+            PolicyKind::OverrideMethod(_) => "override-method",
+            PolicyKind::JsonThreatProtection(_) => "json-threat-protection",
+            PolicyKind::RegexThreatProtection(_) => "regex-threat-protection",
+            PolicyKind::GeoIpFilter(_) => "geo-ip-filter",
+            PolicyKind::Cache(_) => "cache",
             PolicyKind::IpFilter(_) => "ip-filter",
             PolicyKind::RequestTransform(_) => "request-transform",
             PolicyKind::ResponseTransform(_) => "response-transform",
@@ -62,8 +78,8 @@ impl PolicyKind {
     /// | priority | policy |
     /// |---:|---|
     /// | 0 | observability |
-    /// | 1 | ip-filter |
-    /// | 5 | early |
+    /// | 1 | ip-filter, geo-ip-filter |
+    /// | 5 | early: cors, request-limit, ssl-enforce, override-method, json-/regex-threat-protection |
     /// | 10 | auth |
     /// | 20 | rate-limit |
     /// | 30 | circuit-breaker |
@@ -84,6 +100,14 @@ impl PolicyKind {
             | PolicyKind::Rbac(_)
             | PolicyKind::OAuth2(_) => 10,
             PolicyKind::RateLimit(_) => 20,
+            PolicyKind::GeoIpFilter(_) => 1,
+            PolicyKind::Cors(_)
+            | PolicyKind::RequestLimit(_)
+            | PolicyKind::SslEnforce(_)
+            | PolicyKind::OverrideMethod(_)
+            | PolicyKind::JsonThreatProtection(_)
+            | PolicyKind::RegexThreatProtection(_) => 5,
+            PolicyKind::Cache(_) => 40,
             PolicyKind::RequestTransform(_) => 50,
             PolicyKind::ResponseTransform(_) => 92,
             // Last, so every other policy (auth, filters, transforms) still applies to a
@@ -171,6 +195,30 @@ fn entry(value: Value, path: &str, errors: &mut Errors) -> Option<PolicySpec> {
         "rate-limit" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| traffic::rate_limit(raw, path, errors))
             .map(PolicyKind::RateLimit),
+        "geo-ip-filter" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::geo_ip(raw, path, errors))
+            .map(PolicyKind::GeoIpFilter),
+        "cors" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::cors(raw, path, errors))
+            .map(PolicyKind::Cors),
+        "request-limit" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::request_limit(raw, path, errors))
+            .map(PolicyKind::RequestLimit),
+        "ssl-enforce" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::ssl_enforce(raw, path, errors))
+            .map(PolicyKind::SslEnforce),
+        "override-method" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::override_method(raw, path, errors))
+            .map(PolicyKind::OverrideMethod),
+        "json-threat-protection" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::json_threat(raw, path, errors))
+            .map(PolicyKind::JsonThreatProtection),
+        "regex-threat-protection" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::regex_threat(raw, path, errors))
+            .map(PolicyKind::RegexThreatProtection),
+        "cache" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| guards::cache(raw, path, errors))
+            .map(PolicyKind::Cache),
         "request-transform" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| transform(raw, type_name, path, errors))
             .map(PolicyKind::RequestTransform),

@@ -231,6 +231,109 @@ pub(crate) struct RawRateLimit {
     pub max_keys: Option<Scalar>,
 }
 
+/// Options of `type: cors`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCors {
+    /// `"*"` or a list of origins.
+    pub origins: Option<Value>,
+    pub methods: Option<Vec<Scalar>>,
+    pub allowed_headers: Option<Vec<Scalar>>,
+    pub exposed_headers: Option<Vec<Scalar>>,
+    pub credentials: Option<Scalar>,
+    pub max_age: Option<Scalar>,
+    pub preflight: Option<Scalar>,
+}
+
+/// Options of `type: request-limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequestLimit {
+    pub max_bytes: Option<Scalar>,
+}
+
+/// Options of `type: ssl-enforce`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSslEnforce {
+    pub redirect: Option<Scalar>,
+    /// A [`RawHsts`] mapping.
+    pub hsts: Option<Value>,
+    pub trust_forwarded: Option<Scalar>,
+}
+
+/// `hsts:` of `ssl-enforce`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHsts {
+    pub max_age: Option<Scalar>,
+    pub include_subdomains: Option<Scalar>,
+    pub preload: Option<Scalar>,
+}
+
+/// Options of `type: override-method`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverrideMethod {
+    pub header: Option<Scalar>,
+    pub allowed_methods: Option<Vec<Scalar>>,
+}
+
+/// Options of `type: json-threat-protection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJsonThreat {
+    pub max_depth: Option<Scalar>,
+    pub max_keys: Option<Scalar>,
+    pub max_string_length: Option<Scalar>,
+    pub max_array_size: Option<Scalar>,
+    pub max_body_bytes: Option<Scalar>,
+    pub content_types: Option<Vec<Scalar>>,
+}
+
+/// Options of `type: regex-threat-protection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegexThreat {
+    /// [`RawThreatPattern`] mappings.
+    pub patterns: Option<Vec<Value>>,
+    pub max_body_scan_bytes: Option<Scalar>,
+}
+
+/// One entry of `patterns:` of `regex-threat-protection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThreatPattern {
+    pub regex: Option<Scalar>,
+    pub targets: Option<Vec<Scalar>>,
+    pub message: Option<Scalar>,
+}
+
+/// Options of `type: geo-ip-filter`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGeoIp {
+    pub allow: Option<Vec<Scalar>>,
+    pub deny: Option<Vec<Scalar>>,
+    pub mode: Option<Scalar>,
+    pub country_header: Option<Scalar>,
+    pub mmdb_path: Option<Scalar>,
+}
+
+/// Options of `type: cache`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCache {
+    pub ttl: Option<Scalar>,
+    pub methods: Option<Vec<Scalar>>,
+    pub cacheable_statuses: Option<Vec<Scalar>>,
+    pub vary_headers: Option<Vec<Scalar>>,
+    pub respect_cache_control: Option<Scalar>,
+    pub max_bytes: Option<Scalar>,
+    pub max_object_bytes: Option<Scalar>,
+    pub status_header: Option<Scalar>,
+}
+
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;

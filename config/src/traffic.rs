@@ -133,7 +133,7 @@ fn refusal_status(text: &Scalar) -> Result<u16, String> {
 }
 
 /// The refusal's `message`: not blank, no control characters.
-fn message(text: String) -> Result<String, String> {
+pub(crate) fn message(text: String) -> Result<String, String> {
     if text.trim().is_empty() {
         return Err("must not be empty".to_owned());
     }

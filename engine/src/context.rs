@@ -33,6 +33,12 @@ pub struct RequestContext {
     pub side_answer: Option<sluice_policies::oauth2::IntrospectionAnswer>,
     /// The tightest rate-limit state seen, for the response headers.
     pub rate_info: Option<sluice_policies::rate_limit::RateInfo>,
+    /// What `cors` learned about the caller's origin (set when it let the request on).
+    pub cors_origin: Option<sluice_policies::cors::CorsOrigin>,
+    /// Whether `ssl-enforce` saw a secure request (HSTS goes only on those).
+    pub secure: bool,
+    /// Checks the request body must pass as it streams upstream.
+    pub body_checks: crate::body::BodyChecks,
 }
 
 impl RequestContext {
@@ -63,6 +69,9 @@ impl RequestContext {
             identity: Identity::default(),
             side_answer: None,
             rate_info: None,
+            cors_origin: None,
+            secure: false,
+            body_checks: Default::default(),
         }
     }
 

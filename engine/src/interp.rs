@@ -6,7 +6,10 @@ use std::time::Instant;
 use sluice_codec::{Headers, RequestHead};
 use sluice_policies::{Answer, Op, Reject};
 
+use crate::body::BodyCheck;
+use sluice_policies::cors::CorsOutcome;
 use sluice_policies::rate_limit::{RateInfo, RequestFacts};
+use sluice_policies::ssl_enforce::SslOutcome;
 use sluice_policies::{ConsumerRegistry, JwtOutcome, OAuth2Outcome, RateOutcome};
 
 use crate::{state::ShardState, Program, RequestContext};
@@ -138,6 +141,89 @@ pub fn run_request_from(
                     JwtOutcome::FetchJwks(url) => Flow::FetchJwks { url, resume_at: i },
                 }
             }
+            Op::Cors(id) => match program.cors[id as usize].on_request(&req.method, &req.headers) {
+                CorsOutcome::Continue(origin) => {
+                    ctx.cors_origin = Some(origin);
+                    Flow::Continue
+                }
+                CorsOutcome::Preflight(answer) => Flow::Answer(answer),
+            },
+            Op::RequestLimit(id) => {
+                let rl = &program.request_limits[id as usize];
+                match rl.on_request(req.framing) {
+                    Ok(()) => {
+                        if let Some(c) = rl.body_checker(req.framing) {
+                            ctx.body_checks.push(BodyCheck::Limit(c));
+                        }
+                        Flow::Continue
+                    }
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::SslEnforce(id) => {
+                // TLS is not terminated by Sluice yet: the connection itself is plain HTTP.
+                let outcome = program.ssl_enforces[id as usize].on_request(
+                    false,
+                    &req.method,
+                    &req.path,
+                    req.query.as_deref(),
+                    &req.headers,
+                );
+                match outcome {
+                    SslOutcome::Secure => {
+                        ctx.secure = true;
+                        Flow::Continue
+                    }
+                    SslOutcome::Redirect(answer) => Flow::Answer(answer),
+                    SslOutcome::Reject(r) => Flow::Reject(r),
+                }
+            }
+            Op::OverrideMethod(id) => {
+                match program.method_overrides[id as usize]
+                    .on_request(&req.method, &mut req.headers)
+                {
+                    Ok(Some(m)) => {
+                        req.method = m;
+                        Flow::Continue
+                    }
+                    Ok(None) => Flow::Continue,
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::JsonThreat(id) => {
+                let jt = &program.json_threats[id as usize];
+                match jt.on_request(req.framing, &req.headers) {
+                    Ok(()) => {
+                        if req.framing != sluice_codec::BodyFraming::None {
+                            if let Some(c) = jt.body_checker(&req.headers) {
+                                ctx.body_checks.push(BodyCheck::Json(c));
+                            }
+                        }
+                        Flow::Continue
+                    }
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::RegexThreat(id) => {
+                let rt = &program.regex_threats[id as usize];
+                match rt.on_request(&req.path, req.query.as_deref(), &req.headers) {
+                    Ok(()) => {
+                        if req.framing != sluice_codec::BodyFraming::None {
+                            if let Some(c) = rt.body_checker() {
+                                ctx.body_checks.push(BodyCheck::Regex(c));
+                            }
+                        }
+                        Flow::Continue
+                    }
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::GeoIp(id) => {
+                match program.geo_ips[id as usize].on_request(ctx.client.ip(), &req.headers) {
+                    Ok(()) => Flow::Continue,
+                    Err(r) => Flow::Reject(r),
+                }
+            }
             Op::RateLimit(id) => {
                 let rl = &program.rate_limits[id as usize];
                 let facts = RequestFacts {
@@ -237,6 +323,21 @@ pub fn run_response(
             | Op::Rbac(_)
             | Op::JwtAuth(_)
             | Op::OAuth2(_) => {}
+            Op::Cors(id) => {
+                // Unset after a preflight answer: that one already carries its headers.
+                if let Some(origin) = &ctx.cors_origin {
+                    program.cors[id as usize].on_response(origin, headers);
+                }
+            }
+            Op::SslEnforce(id) => {
+                program.ssl_enforces[id as usize].on_response(ctx.secure, headers)
+            }
+            // Request-only ops: nothing to do on the way out.
+            Op::RequestLimit(_)
+            | Op::OverrideMethod(_)
+            | Op::JsonThreat(_)
+            | Op::RegexThreat(_)
+            | Op::GeoIp(_) => {}
             Op::RateLimit(_) => {
                 if let Some(info) = &ctx.rate_info {
                     sluice_policies::rate_limit::write_headers(info, headers);

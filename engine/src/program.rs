@@ -35,6 +35,13 @@ pub struct Program {
     pub jwts: Vec<JwtAuth>,
     pub oauth2s: Vec<OAuth2>,
     pub rate_limits: Vec<RateLimit>,
+    pub cors: Vec<sluice_policies::cors::Cors>,
+    pub request_limits: Vec<sluice_policies::request_limit::RequestLimit>,
+    pub ssl_enforces: Vec<sluice_policies::ssl_enforce::SslEnforce>,
+    pub method_overrides: Vec<sluice_policies::override_method::OverrideMethod>,
+    pub json_threats: Vec<sluice_policies::json_threat::JsonThreat>,
+    pub regex_threats: Vec<sluice_policies::regex_threat::RegexThreat>,
+    pub geo_ips: Vec<sluice_policies::geo_ip::GeoIpFilter>,
     /// The route's full pattern (rate limits keyed by route use it).
     pub route_pattern: String,
     /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
@@ -84,6 +91,19 @@ impl fmt::Debug for Program {
                 | Op::JwtAuth(_)
                 | Op::OAuth2(_)
                 | Op::RateLimit(_) => ("", String::new()),
+                Op::Cors(_) => ("CORS", String::new()),
+                Op::RequestLimit(id) => (
+                    "REQLIMIT",
+                    format!("max_bytes={}", self.request_limits[id as usize].max_bytes),
+                ),
+                Op::SslEnforce(_) => ("SSL", String::new()),
+                Op::OverrideMethod(id) => (
+                    "OVERRIDE",
+                    format!("header={}", self.method_overrides[id as usize].header),
+                ),
+                Op::JsonThreat(_) => ("JSONGUARD", String::new()),
+                Op::RegexThreat(_) => ("REGEXGUARD", String::new()),
+                Op::GeoIp(_) => ("GEOIP", String::new()),
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
                     (

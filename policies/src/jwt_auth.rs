@@ -169,12 +169,16 @@ impl JwtAuth {
         } else {
             (&self.allowed[..]).into()
         };
-        let cache = state
-            .verified
-            .entry(self.cache_key.clone())
-            .or_insert_with(|| {
-                VerifiedCache::new(VERIFIED_CACHE_ENTRIES, VERIFIED_CACHE_BOUND_SECS)
-            });
+        // Look up before inserting: `entry()` would clone the key String on every request.
+        if !state.verified.contains_key(&self.cache_key) {
+            state.verified.insert(
+                self.cache_key.clone(),
+                VerifiedCache::new(VERIFIED_CACHE_ENTRIES, VERIFIED_CACHE_BOUND_SECS),
+            );
+        }
+        let Some(cache) = state.verified.get_mut(&self.cache_key) else {
+            return JwtOutcome::Reject(jwks_error());
+        };
         match authenticate(&token, keys, &allowed, &self.validation, cache, unix_now) {
             Ok(verified) => {
                 for (path, header) in &self.forward_claims {
@@ -186,7 +190,7 @@ impl JwtAuth {
                         }
                     }
                 }
-                identity.claims = Some(Rc::new(verified.claims().clone()));
+                identity.claims = Some(verified.shared_claims());
                 JwtOutcome::Pass
             }
             Err(e) if e.wants_key_refetch() => match &self.keys {

@@ -10,6 +10,8 @@ pub mod api_key;
 pub mod basic_auth;
 pub mod cache;
 pub mod consumers;
+pub mod cors;
+pub mod geo_ip;
 pub mod identity;
 pub mod ip_filter;
 pub mod json_threat;
@@ -17,9 +19,13 @@ pub mod jwt;
 pub mod jwt_auth;
 pub mod mock;
 pub mod oauth2;
+pub mod override_method;
 pub mod rate_limit;
 pub mod rbac;
+pub mod regex_threat;
+pub mod request_limit;
 pub mod skip;
+pub mod ssl_enforce;
 pub mod transform;
 
 pub use answer::{Answer, Reject};
@@ -60,6 +66,20 @@ pub enum Op {
     OAuth2(u32),
     /// Counts the request against a limit; writes rate-limit headers on the way out.
     RateLimit(u32),
+    /// Answers CORS preflights; adds CORS headers on the way out.
+    Cors(u32),
+    /// Refuses bodies over a size, declared or streamed.
+    RequestLimit(u32),
+    /// Redirects or refuses plain HTTP; adds HSTS on the way out.
+    SslEnforce(u32),
+    /// Applies `X-HTTP-Method-Override` on POST.
+    OverrideMethod(u32),
+    /// Checks JSON bodies as they stream.
+    JsonThreat(u32),
+    /// Refuses requests matching threat patterns (path, query, headers, body).
+    RegexThreat(u32),
+    /// Refuses clients by country.
+    GeoIp(u32),
 }
 
 impl Op {
@@ -76,6 +96,13 @@ impl Op {
             Op::JwtAuth(_) => "jwt-auth",
             Op::OAuth2(_) => "oauth2",
             Op::RateLimit(_) => "rate-limit",
+            Op::Cors(_) => "cors",
+            Op::RequestLimit(_) => "request-limit",
+            Op::SslEnforce(_) => "ssl-enforce",
+            Op::OverrideMethod(_) => "override-method",
+            Op::JsonThreat(_) => "json-threat-protection",
+            Op::RegexThreat(_) => "regex-threat-protection",
+            Op::GeoIp(_) => "geo-ip-filter",
         }
     }
 }

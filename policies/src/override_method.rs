@@ -44,12 +44,14 @@ impl OverrideMethod {
             headers.remove(&self.header);
             return Ok(None);
         }
-        let mut values = headers.get_all(&self.header);
-        let Some(first) = values.next() else {
-            return Ok(None);
+        let (wanted, repeated) = {
+            let mut values = headers.get_all(&self.header);
+            let Some(first) = values.next() else {
+                return Ok(None);
+            };
+            let wanted = Method::from_bytes(&first.trim_ascii().to_ascii_uppercase());
+            (wanted, values.next().is_some())
         };
-        let repeated = values.next().is_some();
-        let wanted = Method::from_bytes(&first.trim_ascii().to_ascii_uppercase());
         headers.remove(&self.header);
         if repeated {
             return Err(invalid(format!(

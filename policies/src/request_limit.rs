@@ -5,10 +5,10 @@
 //! 1. [`RequestLimit::on_request`] with the head's framing: a `Content-Length` past the
 //!    limit is refused at once, before any body byte is read or forwarded.
 //! 2. [`RequestLimit::body_checker`]: `Some` only for chunked bodies, whose size is known
-//!    only as they stream. Call [`BodyLimit::feed`] for each chunk before forwarding it: it
-//!    refuses as soon as the count passes the limit, so the upstream request is aborted
-//!    without the excess. [`BodyLimit::finish`] never refuses; it exists so the engine can
-//!    treat every body checker alike.
+//!    only as they stream. Call [`RequestLimitChecker::feed`] for each chunk before
+//!    forwarding it: it refuses as soon as the count passes the limit, so the upstream
+//!    request is aborted without the excess. [`RequestLimitChecker::finish`] never refuses;
+//!    it exists so the engine can treat every body checker alike.
 //!
 //! A `Content-Length` body needs no checker: the codec delivers exactly the declared bytes.
 
@@ -25,7 +25,7 @@ pub struct RequestLimit {
 
 /// Per-request byte count of a streamed body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyLimit {
+pub struct RequestLimitChecker {
     max_bytes: u64,
     seen: u64,
 }
@@ -41,15 +41,15 @@ impl RequestLimit {
     }
 
     /// Body phase: a counter for a chunked body, `None` for other framings.
-    pub fn body_checker(&self, framing: BodyFraming) -> Option<BodyLimit> {
-        matches!(framing, BodyFraming::Chunked).then_some(BodyLimit {
+    pub fn body_checker(&self, framing: BodyFraming) -> Option<RequestLimitChecker> {
+        matches!(framing, BodyFraming::Chunked).then_some(RequestLimitChecker {
             max_bytes: self.max_bytes,
             seen: 0,
         })
     }
 }
 
-impl BodyLimit {
+impl RequestLimitChecker {
     /// Counts `chunk`: `Err` with 413 `request_too_large` once the body passes the limit
     /// (and on every later call).
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Reject> {

@@ -117,9 +117,8 @@ impl SslEnforce {
         let (true, Some(host)) = (self.redirect, host) else {
             return SslOutcome::Reject(Reject::new(403, "ssl_required", "HTTPS is required"));
         };
-        let mut location = BytesMut::with_capacity(
-            8 + host.len() + path.len() + query.map_or(0, |q| q.len() + 1),
-        );
+        let mut location =
+            BytesMut::with_capacity(8 + host.len() + path.len() + query.map_or(0, |q| q.len() + 1));
         location.put_slice(b"https://");
         location.put_slice(host);
         location.put_slice(path);
@@ -235,7 +234,13 @@ mod tests {
     #[test]
     fn bad_or_missing_host_is_refused() {
         let op = SslEnforce::new(SslEnforceOptions::default());
-        for host in [None, Some(""), Some("evil.example/x"), Some("a@b"), Some("[zz]")] {
+        for host in [
+            None,
+            Some(""),
+            Some("evil.example/x"),
+            Some("a@b"),
+            Some("[zz]"),
+        ] {
             let out = op.on_request(false, &Method::Get, b"/", None, &request(host, None));
             let SslOutcome::Reject(r) = out else {
                 panic!("{host:?} should be refused")

@@ -162,6 +162,7 @@ async fn handle(
         let e = ErrorKind::BadRequest("Request path is not valid UTF-8".into());
         return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
     };
+    let mut preflight_allow = None;
     let (route_id, params) = match snap.router.find(&snap.routes, &req.method, path) {
         RouteMatch::Found { route, params } => (route, params),
         RouteMatch::NotFound => {
@@ -178,8 +179,18 @@ async fn handle(
             .await;
         }
         RouteMatch::MethodNotAllowed(allow) => {
-            let e = ErrorKind::MethodNotAllowed(allow);
-            return answer_error(conn, shard, snap, &req, &mut ctx, None, e, false).await;
+            // A CORS preflight is answered by the route's `cors` op even when the route has
+            // no OPTIONS method: find the route by the method the browser asks about.
+            match preflight_route(snap, &req, path) {
+                Some(found) => {
+                    preflight_allow = Some(allow);
+                    found
+                }
+                None => {
+                    let e = ErrorKind::MethodNotAllowed(allow);
+                    return answer_error(conn, shard, snap, &req, &mut ctx, None, e, false).await;
+                }
+            }
         }
     };
     ctx.route = Some(route_id);
@@ -224,7 +235,14 @@ async fn handle(
         }
     };
     match flow {
-        Flow::Continue => {}
+        Flow::Continue => {
+            if let Some(allow) = preflight_allow {
+                // No op answered the preflight: the route really has no OPTIONS.
+                let e = ErrorKind::MethodNotAllowed(allow);
+                let program = Some(&route.program);
+                return answer_error(conn, shard, snap, &req, &mut ctx, program, e, false).await;
+            }
+        }
         Flow::Answer(answer) => {
             if !answer.delay.is_zero() {
                 monoio::time::sleep(answer.delay).await;
@@ -281,6 +299,26 @@ async fn handle(
         Upstream::Url(up) => {
             crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await
         }
+    }
+}
+
+/// For an `OPTIONS` preflight (`Origin` and `Access-Control-Request-Method` present), the
+/// route serving the method the browser asks about.
+fn preflight_route(
+    snap: &Snapshot,
+    req: &RequestHead,
+    path: &str,
+) -> Option<(usize, Vec<(usize, usize)>)> {
+    if req.method != Method::Options || !req.headers.contains("origin") {
+        return None;
+    }
+    let asked = req.headers.get("access-control-request-method")?;
+    match snap
+        .router
+        .find(&snap.routes, &Method::from_bytes(asked.trim_ascii()), path)
+    {
+        RouteMatch::Found { route, params } => Some((route, params)),
+        _ => None,
     }
 }
 

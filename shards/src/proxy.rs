@@ -9,6 +9,7 @@ use sluice_codec::{
     encode_chunk, encode_last_chunk, parse_response_head, BodyFraming, ChunkedDecoder,
     ChunkedEvent, RequestHead, ResponseFraming, ResponseHead, Version,
 };
+use sluice_engine::body::BodyChecks;
 use sluice_engine::forward::encode_upstream_head;
 use sluice_engine::{run_response, ErrorKind, RequestContext, Route, Snapshot, UrlUpstream};
 
@@ -28,6 +29,8 @@ enum BodyFail {
     TooLarge,
     /// The upstream failed while receiving it.
     Upstream(IoFail),
+    /// A body check (json/regex threat protection, request-limit) refused it.
+    Rejected(sluice_policies::Reject),
 }
 
 /// Why no usable response head arrived.
@@ -66,7 +69,28 @@ pub async fn forward(
     let body_buffered = match req.framing {
         BodyFraming::None => true,
         BodyFraming::Length(n) if conn.rbuf.len() as u64 >= n && n as usize <= SMALL_BODY => {
-            head.put_slice(&conn.rbuf.split_to(n as usize));
+            let body = conn.rbuf.split_to(n as usize);
+            if !ctx.body_checks.is_empty() {
+                let checked = ctx
+                    .body_checks
+                    .feed(&body)
+                    .and_then(|()| ctx.body_checks.finish());
+                if let Err(r) = checked {
+                    let e = ErrorKind::Rejected(r);
+                    return answer_error(
+                        conn,
+                        shard,
+                        snap,
+                        &req,
+                        ctx,
+                        Some(&route.program),
+                        e,
+                        true,
+                    )
+                    .await;
+                }
+            }
+            head.put_slice(&body);
             true
         }
         _ => false,
@@ -101,6 +125,7 @@ pub async fn forward(
             head.clone(),
             body_buffered,
             deadline,
+            &mut ctx.body_checks,
         )
         .await
         {
@@ -125,6 +150,7 @@ pub async fn forward(
                         ErrorKind::BadRequest("Malformed chunked request body".into())
                     }
                     BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
+                    BodyFail::Rejected(r) => ErrorKind::Rejected(r),
                     BodyFail::Upstream(io) => io.into(),
                 };
                 return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, true)
@@ -211,6 +237,7 @@ async fn exchange(
     head: Bytes,
     body_buffered: bool,
     deadline: Instant,
+    checks: &mut BodyChecks,
 ) -> Result<ResponseHead, ExchangeFail> {
     conn.slot.arm(deadline, false);
     if let Err(e) = write_bytes(&mut uc.stream, head, &conn.slot).await {
@@ -231,7 +258,7 @@ async fn exchange(
                 return Err(ExchangeFail::Body(BodyFail::Downstream));
             }
         }
-        send_body(conn, shard, snap, uc, req.framing)
+        send_body(conn, shard, snap, uc, req.framing, checks)
             .await
             .map_err(ExchangeFail::Body)?;
     }
@@ -274,6 +301,7 @@ async fn send_body(
     snap: &Snapshot,
     uc: &mut UpstreamConn,
     framing: BodyFraming,
+    checks: &mut BodyChecks,
 ) -> Result<(), BodyFail> {
     let stall = snap.limits.idle_timeout;
     match framing {
@@ -285,6 +313,14 @@ async fn send_body(
                 if take > 0 {
                     let chunk = conn.rbuf.split_to(take).freeze();
                     left -= take as u64;
+                    if !checks.is_empty() {
+                        checks.feed(&chunk).map_err(BodyFail::Rejected)?;
+                        // Decide before the last bytes leave, so a refused body never
+                        // reaches the upstream whole.
+                        if left == 0 {
+                            checks.finish().map_err(BodyFail::Rejected)?;
+                        }
+                    }
                     conn.slot.arm(shard.watchdog.now() + stall, false);
                     write_bytes(&mut uc.stream, chunk, &conn.slot)
                         .await
@@ -312,9 +348,11 @@ async fn send_body(
                             if total > snap.limits.max_body_bytes {
                                 return Err(BodyFail::TooLarge);
                             }
+                            checks.feed(&d).map_err(BodyFail::Rejected)?;
                             encode_chunk(&d, &mut out);
                         }
                         Ok(Some(ChunkedEvent::End)) => {
+                            checks.finish().map_err(BodyFail::Rejected)?;
                             encode_last_chunk(&mut out);
                             done = true;
                             break;

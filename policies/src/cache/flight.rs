@@ -20,7 +20,7 @@ use super::store::CachedResponse;
 
 /// At most this many pass markers per cache. Past it, expired ones are swept; if none
 /// expired, no marker is set (the key then coalesces as usual, which is only slower).
-pub(crate) const MAX_PASS_MARKERS: usize = 4096;
+pub const MAX_PASS_MARKERS: usize = 4096;
 
 /// What a fetch others waited on came to.
 #[derive(Debug, Clone)]

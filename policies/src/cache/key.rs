@@ -37,7 +37,7 @@ impl CachePolicy {
     /// `path` and `query` (`None` and `Some("")` differ), `Range` and `If-Range` when
     /// present, and each of `vary_headers` by name with every value line. `route_id` must
     /// mean the same route for as long as the [`ResponseCache`](super::ResponseCache)
-    /// lives (clear it when a reload renumbers routes). One allocation; never panics.
+    /// lives (clear it when a reload renumbers routes). Allocates the key buffer; never panics.
     pub fn key(
         &self,
         route_id: usize,

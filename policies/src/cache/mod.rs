@@ -53,9 +53,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use flight::{MissToken, Outcome, Pending};
+pub use flight::{MissToken, Outcome, Pending, MAX_PASS_MARKERS};
 pub use key::CacheKey;
-pub use store::{CachedResponse, Lookup, ResponseCache};
+pub use store::{CachedResponse, Lookup, ResponseCache, ENTRY_OVERHEAD, MAX_VARIANTS};
 pub use writer::StoreWriter;
 
 /// Default freshness when the response gives none: 300 s.

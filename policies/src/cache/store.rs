@@ -15,10 +15,10 @@ use crate::Answer;
 
 /// Bytes charged per entry on top of its body, headers and key: the entry, its `Rc`, its
 /// map and list slots, rounded up.
-pub(crate) const ENTRY_OVERHEAD: usize = 256;
+pub const ENTRY_OVERHEAD: usize = 256;
 /// Most responses kept for one key (different `Vary` values); storing another drops the
 /// oldest stored one. Bounds the linear scan a lookup does over a key's variants.
-pub(crate) const MAX_VARIANTS: usize = 16;
+pub const MAX_VARIANTS: usize = 16;
 
 /// A slot index in the intrusive LRU list; `NIL` ends it.
 type Slot = u32;

@@ -28,7 +28,8 @@ use sluice_codec::{Headers, Method};
 use crate::Answer;
 
 /// `Vary` of a preflight answer: its headers depend on all three request headers.
-const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+const PREFLIGHT_VARY: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 /// Which origins may call.
 #[derive(Debug, Clone)]
@@ -140,7 +141,9 @@ impl Origins {
     pub fn allows(&self, origin: &[u8]) -> bool {
         match self {
             Origins::Any => true,
-            Origins::List(list) => list.iter().any(|o| origin.eq_ignore_ascii_case(o.as_bytes())),
+            Origins::List(list) => list
+                .iter()
+                .any(|o| origin.eq_ignore_ascii_case(o.as_bytes())),
             Origins::Patterns(set) => std::str::from_utf8(origin).is_ok_and(|o| set.is_match(o)),
         }
     }
@@ -151,10 +154,12 @@ impl Cors {
     /// is combined with `origins: "*"`, which browsers reject.
     pub fn new(options: CorsOptions) -> Result<Cors, String> {
         if options.credentials && matches!(options.origins, Origins::Any) {
-            return Err("cors: `credentials: true` cannot be combined with `origins: \"*\"`: \
-                        browsers refuse credentialed responses that allow every origin; \
-                        list the allowed origins instead"
-                .into());
+            return Err(
+                "cors: `credentials: true` cannot be combined with `origins: \"*\"`: \
+                 browsers refuse credentialed responses that allow every origin; \
+                 list the allowed origins instead"
+                    .into(),
+            );
         }
         let join = |items: &mut dyn Iterator<Item = &str>| {
             Bytes::from(items.collect::<Vec<_>>().join(", "))
@@ -196,9 +201,9 @@ impl Cors {
         else {
             return CorsOutcome::Continue(origin);
         };
-        // OPTIONS with Access-Control-Request-Method but no Origin is not a preflight.
         let mut out = Headers::with_capacity(7);
         match &origin {
+            // OPTIONS with Access-Control-Request-Method but no Origin is not a preflight.
             CorsOrigin::Absent => return CorsOutcome::Continue(origin),
             CorsOrigin::Allowed(o) if self.method_allowed(requested) => {
                 out.append("Access-Control-Allow-Origin", self.allow_origin_value(o));
@@ -276,7 +281,9 @@ impl Cors {
     /// Method tokens are case-sensitive (RFC 9110 section 9.1), so `delete` is not DELETE.
     fn method_allowed(&self, requested: &[u8]) -> bool {
         let requested = requested.trim_ascii();
-        self.methods.iter().any(|m| m.as_str().as_bytes() == requested)
+        self.methods
+            .iter()
+            .any(|m| m.as_str().as_bytes() == requested)
     }
 }
 

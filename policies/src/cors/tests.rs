@@ -87,7 +87,10 @@ fn credentials_with_any_origin_is_a_config_error() {
         ..CorsOptions::default()
     })
     .unwrap_err();
-    assert!(err.contains("credentials") && err.contains("browsers"), "{err}");
+    assert!(
+        err.contains("credentials") && err.contains("browsers"),
+        "{err}"
+    );
     assert!(Cors::new(CorsOptions {
         credentials: true,
         origins: list(&[APP]),
@@ -105,8 +108,8 @@ fn origin_matching() {
     assert!(!l.allows(b"https://app.example.com:8443"));
     assert!(!l.allows(b"http://app.example.com"));
 
-    let p = Origins::patterns([r"https://[a-z0-9-]+\.example\.com", r"http://localhost:\d+"])
-        .unwrap();
+    let p =
+        Origins::patterns([r"https://[a-z0-9-]+\.example\.com", r"http://localhost:\d+"]).unwrap();
     assert!(p.allows(b"https://app.example.com"));
     assert!(p.allows(b"http://localhost:3000"));
     // Anchored at both ends.
@@ -224,7 +227,10 @@ fn not_a_preflight_continues() {
     assert_eq!(continued(&op, &Method::Options, &h), CorsOrigin::Absent);
     // Another method carrying the header is not a preflight either.
     let h = request(Some(APP), &[("Access-Control-Request-Method", "PUT")]);
-    assert!(matches!(continued(&op, &Method::Get, &h), CorsOrigin::Allowed(_)));
+    assert!(matches!(
+        continued(&op, &Method::Get, &h),
+        CorsOrigin::Allowed(_)
+    ));
     let h = request(Some("https://evil.test"), &[]);
     assert_eq!(continued(&op, &Method::Post, &h), CorsOrigin::Refused);
 }

@@ -98,8 +98,7 @@ impl CountrySource {
         let path = path.as_ref();
         let bytes = std::fs::read(path)
             .map_err(|e| format!("geo-ip-filter: cannot read {}: {e}", path.display()))?;
-        Self::mmdb_from_bytes(bytes)
-            .map_err(|e| format!("geo-ip-filter: {}: {e}", path.display()))
+        Self::mmdb_from_bytes(bytes).map_err(|e| format!("geo-ip-filter: {}: {e}", path.display()))
     }
 
     /// Parses a MaxMind DB already in memory. The error says what is wrong with it.

@@ -293,7 +293,10 @@ fn opening_db_files() {
     let junk = dir.join("junk.mmdb");
     std::fs::write(&junk, b"not a database").unwrap();
     let err = CountrySource::open_mmdb(&junk).unwrap_err();
-    assert!(err.contains("junk.mmdb") && err.contains("metadata"), "{err}");
+    assert!(
+        err.contains("junk.mmdb") && err.contains("metadata"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

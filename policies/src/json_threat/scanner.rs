@@ -1,7 +1,7 @@
 //! A streaming JSON syntax checker: a byte-at-a-time state machine that never builds a tree.
 //!
 //! It keeps one small frame per open container (bounded by `max_depth`), the grammar
-//! position ([`Expect`]) and the lexical state of the token in progress ([`Lex`]), so a
+//! position (`Expect`) and the lexical state of the token in progress (`Lex`), so a
 //! document may be fed in any chunk split and the verdict is the same.
 //!
 //! Grammar: RFC 8259. Strings must be valid UTF-8 without raw control characters; escapes
@@ -24,17 +24,26 @@ pub struct JsonLimits {
 /// Which limit a document broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
+    /// `max_depth`.
     Depth,
+    /// `max_keys`.
     Keys,
+    /// `max_string_length`.
     StringLength,
+    /// `max_array_size`.
     ArraySize,
 }
 
 /// Why the scanner stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScanError {
-    /// The bytes are not JSON: what was wrong, and at which byte offset of the body.
-    Invalid { reason: &'static str, offset: u64 },
+    /// The bytes are not JSON.
+    Invalid {
+        /// What was wrong, e.g. `expected ':'`.
+        reason: &'static str,
+        /// Offset of the offending byte in the body (the body length at the end).
+        offset: u64,
+    },
     /// The document is JSON-shaped but breaks a limit.
     Limit(Limit),
 }
@@ -159,7 +168,7 @@ impl Scanner {
                 // neither quotes, backslashes, control characters nor UTF-8.
                 let run = chunk[i..]
                     .iter()
-                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80)
+                    .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
                     .unwrap_or(chunk.len() - i);
                 if run > 0 {
                     self.offset += run as u64;

@@ -131,7 +131,8 @@ pub enum JwtError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedToken {
     header: Header,
-    claims: Claims,
+    /// Shared so a cache hit hands the claims to the request context without a copy.
+    claims: Rc<Claims>,
 }
 
 impl Alg {
@@ -277,6 +278,11 @@ impl VerifiedToken {
     pub fn claims(&self) -> &Claims {
         &self.claims
     }
+
+    /// The claims as a shared handle (a reference-count increment, no copy).
+    pub fn shared_claims(&self) -> Rc<Claims> {
+        Rc::clone(&self.claims)
+    }
 }
 
 /// Parses `token`, checks its header against `allowed`, picks the key from `keys` by `kid`
@@ -308,7 +314,10 @@ pub fn decode_and_verify(
     // The payload is decoded only once the signature holds, so a forged token costs no
     // JSON parsing and cannot probe the parser.
     let claims = token::parse_claims(&token::decode_part(parts.payload)?)?;
-    Ok(VerifiedToken { header, claims })
+    Ok(VerifiedToken {
+        header,
+        claims: Rc::new(claims),
+    })
 }
 
 /// The whole check for one request: a cache hit skips the signature, a miss runs

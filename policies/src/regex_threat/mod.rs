@@ -56,6 +56,7 @@ pub struct ThreatPattern {
 /// Options of `regex-threat-protection`, as the config gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegexThreatOptions {
+    /// The patterns, in config order (the first match names the refusal). Default none.
     pub patterns: Vec<ThreatPattern>,
     /// Body bytes buffered and scanned at most. Default 64 KiB.
     pub max_body_scan_bytes: usize,
@@ -211,9 +212,9 @@ impl RegexBodyChecker {
     /// To bound the work when a client trickles the body in tiny chunks, the prefix is
     /// rescanned only once it has grown by [`MIN_RESCAN_BYTES`] or by half since the last
     /// scan, or has reached the cap; [`RegexBodyChecker::finish`] scans the rest. The total
-    /// scanned is then under 4x the cap instead of quadratic: measured for 64 KiB fed one
-    /// byte at a time, about 0.3 ms instead of several seconds (see the
-    /// `trickled_body_costs_little` test).
+    /// scanned is then under 4x the cap instead of quadratic: measured (release build) for
+    /// 64 KiB fed one byte at a time with two patterns, about 0.4 ms instead of 5.7 s when
+    /// rescanning at every chunk (see the `trickled_body_costs_little` test).
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Reject> {
         if let Some(r) = &self.failed {
             return Err(r.clone());

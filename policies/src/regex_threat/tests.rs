@@ -71,11 +71,7 @@ fn query_raw_and_decoded() {
     let t = sql_and_script();
     let h = Headers::default();
     assert!(t.on_request(b"/", Some(b"q=hello&page=2"), &h).is_ok());
-    for q in [
-        &b"q=<script>"[..],
-        b"q=%3Cscript%3E",
-        b"q=%3cSCRIPT",
-    ] {
+    for q in [&b"q=<script>"[..], b"q=%3Cscript%3E", b"q=%3cSCRIPT"] {
         assert_eq!(message(t.on_request(b"/", Some(q), &h)), "Script tag");
     }
     assert_eq!(
@@ -111,7 +107,10 @@ fn first_pattern_in_config_order_names_the_refusal() {
         pattern("c", &[Target::Query], ""),
     ]);
     let h = Headers::default();
-    assert_eq!(message(t.on_request(b"/", Some(b"ab"), &h)), "second letter");
+    assert_eq!(
+        message(t.on_request(b"/", Some(b"ab"), &h)),
+        "second letter"
+    );
     assert_eq!(message(t.on_request(b"/", Some(b"a"), &h)), "first letter");
     assert_eq!(
         message(t.on_request(b"/", Some(b"c"), &h)),
