@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 
 mod auth;
+mod guards;
 mod traffic;
 
 /// A fixed environment, so tests never depend on (or race over) the process's.
@@ -472,8 +473,10 @@ fn unknown_policy_type() {
         (
             "policies[0].type".into(),
             "unknown policy type \"ip-filtr\" (did you mean \"ip-filter\"?), expected one of: \
-             ip-filter, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, rate-limit, \
-             request-transform, response-transform, mock"
+             ip-filter, geo-ip-filter, cors, request-limit, ssl-enforce, override-method, \
+             json-threat-protection, regex-threat-protection, jwt-auth, api-key-auth, \
+             basic-auth, oauth2, rbac, rate-limit, cache, request-transform, \
+             response-transform, mock"
                 .into()
         )
     );
@@ -481,8 +484,10 @@ fn unknown_policy_type() {
         error(&format!("{MINIMAL}policies:\n  - name: x\n")),
         (
             "policies[0]".into(),
-            "missing required field \"type\" (one of: ip-filter, jwt-auth, api-key-auth, \
-             basic-auth, oauth2, rbac, rate-limit, request-transform, response-transform, mock)"
+            "missing required field \"type\" (one of: ip-filter, geo-ip-filter, cors, \
+             request-limit, ssl-enforce, override-method, json-threat-protection, \
+             regex-threat-protection, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, \
+             rate-limit, cache, request-transform, response-transform, mock)"
                 .into()
         )
     );
@@ -492,6 +497,13 @@ fn unknown_policy_type() {
 fn every_policy_type_name_round_trips() {
     let options = [
         ("ip-filter", "deny: [1.2.3.4]"),
+        ("geo-ip-filter", "deny: [cn]"),
+        ("cors", "origins: '*'"),
+        ("request-limit", "max_bytes: 1024"),
+        ("ssl-enforce", "redirect: false"),
+        ("override-method", "allowed_methods: [DELETE]"),
+        ("json-threat-protection", "max_depth: 5"),
+        ("regex-threat-protection", "patterns: [{regex: x}]"),
         ("jwt-auth", "jwks_url: 'http://idp/jwks.json'"),
         ("api-key-auth", "header_name: x-key"),
         ("basic-auth", "realm: r"),
@@ -501,6 +513,7 @@ fn every_policy_type_name_round_trips() {
         ),
         ("rbac", "roles: [admin]"),
         ("rate-limit", "max: 10"),
+        ("cache", "ttl: 1m"),
         ("request-transform", "remove_headers: [a]"),
         ("response-transform", "remove_headers: [a]"),
         ("mock", "status: 204"),

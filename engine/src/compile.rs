@@ -71,6 +71,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
     let jwks = collect_jwks(cfg, &mut errors);
     let side_targets = collect_introspection(cfg, &mut errors);
     let rate_limit_max_keys = rate_limit_max_keys(cfg);
+    let cache_max_bytes = cache_max_bytes(cfg);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -79,6 +80,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         jwks,
         side_targets,
         rate_limit_max_keys,
+        cache_max_bytes,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -123,6 +125,7 @@ fn compile_route(
     let upstream = compile_upstream(spec)?;
     let mut program = compile_program(&merge_policies(global, &spec.policies), global, &pattern)?;
     program.route_pattern = pattern.clone();
+    program.route_key = stable_route_key(&pattern, &spec.methods);
     if program.len() > MAX_OPS {
         return Err(CompileError {
             path: format!("{}.policies", spec.field_path),
@@ -167,8 +170,23 @@ fn compile_program(
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
-            // TEMPORARY while the response cache is wired in: config does not emit it yet.
-            PolicyKind::Cache(_) => continue,
+            PolicyKind::Cache(o) => {
+                p.caches.push(sluice_policies::cache::CachePolicy {
+                    ttl: o.ttl,
+                    methods: o
+                        .methods
+                        .iter()
+                        .map(|m| Method::from_bytes(m.as_bytes()))
+                        .collect(),
+                    cacheable_statuses: o.cacheable_statuses.clone(),
+                    vary_headers: o.vary_headers.clone(),
+                    respect_cache_control: o.respect_cache_control,
+                    max_bytes: usize::try_from(o.max_bytes).unwrap_or(usize::MAX),
+                    max_object_bytes: usize::try_from(o.max_object_bytes).unwrap_or(usize::MAX),
+                    status_header: Bytes::from(o.status_header.clone()),
+                });
+                Op::Cache((p.caches.len() - 1) as u32)
+            }
             PolicyKind::Cors(o) => {
                 let cors = guards::cors(o).map_err(|message| CompileError {
                     path: spec.field_path.clone(),
@@ -652,4 +670,27 @@ fn required_value(text: &str) -> serde_json::Value {
         Ok(v @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_))) => v,
         _ => serde_json::Value::String(text.to_owned()),
     }
+}
+
+/// A route identity that survives reloads which reorder routes (cache keys use it, so a
+/// reload never serves one route's cached answer on another).
+fn stable_route_key(pattern: &str, methods: &Option<Vec<String>>) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pattern.hash(&mut h);
+    methods.hash(&mut h);
+    h.finish() as usize
+}
+
+/// The smallest per-shard `max_bytes` of any cache policy.
+pub(crate) fn cache_max_bytes(cfg: &Config) -> usize {
+    cfg.policies
+        .iter()
+        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()))
+        .filter_map(|p| match &p.kind {
+            PolicyKind::Cache(o) => usize::try_from(o.max_bytes).ok(),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(sluice_policies::cache::DEFAULT_MAX_BYTES)
 }

@@ -39,6 +39,11 @@ pub struct RequestContext {
     pub secure: bool,
     /// Checks the request body must pass as it streams upstream.
     pub body_checks: crate::body::BodyChecks,
+    /// A `cache` op missed: its table index and the token that must store or abandon.
+    pub cache_miss: Option<(u32, sluice_policies::cache::MissToken)>,
+    /// What the `cache` op reports in its status header (`MISS` / `BYPASS`; a hit's answer
+    /// carries `HIT` itself).
+    pub cache_status: Option<&'static str>,
 }
 
 impl RequestContext {
@@ -72,6 +77,8 @@ impl RequestContext {
             cors_origin: None,
             secure: false,
             body_checks: Default::default(),
+            cache_miss: None,
+            cache_status: None,
         }
     }
 

@@ -7,6 +7,7 @@ use sluice_codec::{Headers, RequestHead};
 use sluice_policies::{Answer, Op, Reject};
 
 use crate::body::BodyCheck;
+use sluice_policies::cache::{CacheStatus, Lookup};
 use sluice_policies::cors::CorsOutcome;
 use sluice_policies::rate_limit::{RateInfo, RequestFacts};
 use sluice_policies::ssl_enforce::SslOutcome;
@@ -47,6 +48,12 @@ pub enum Flow {
         key: String,
         owner: usize,
         spec: sluice_policies::rate_limit::LimitSpec,
+        resume_at: usize,
+    },
+    /// Another request on this shard is fetching the same cacheable response: wait for
+    /// `pending` (request coalescing), then call [`run_request_from`] with `resume_at`.
+    CacheWait {
+        pending: std::rc::Rc<sluice_policies::cache::Pending>,
         resume_at: usize,
     },
 }
@@ -218,6 +225,40 @@ pub fn run_request_from(
                     Err(r) => Flow::Reject(r),
                 }
             }
+            Op::Cache(id) => {
+                let policy = &program.caches[id as usize];
+                let route_id = program.route_key;
+                match policy.key(
+                    route_id,
+                    &req.method,
+                    &req.path,
+                    req.query.as_deref(),
+                    &req.headers,
+                ) {
+                    None => {
+                        ctx.cache_status = Some(CacheStatus::Bypass.as_str());
+                        Flow::Continue
+                    }
+                    Some(key) => {
+                        let now = unix_now();
+                        let found = env.state.cache.borrow_mut().lookup(&key, &req.headers, now);
+                        match found {
+                            Lookup::Hit(stored) => {
+                                Flow::Answer(stored.answer(now, &policy.status_header))
+                            }
+                            Lookup::Miss(token) => {
+                                ctx.cache_status = Some(CacheStatus::Miss.as_str());
+                                ctx.cache_miss = Some((id, token));
+                                Flow::Continue
+                            }
+                            Lookup::Wait(pending) => Flow::CacheWait {
+                                pending,
+                                resume_at: i,
+                            },
+                        }
+                    }
+                }
+            }
             Op::GeoIp(id) => {
                 match program.geo_ips[id as usize].on_request(ctx.client.ip(), &req.headers) {
                     Ok(()) => Flow::Continue,
@@ -331,6 +372,11 @@ pub fn run_response(
             }
             Op::SslEnforce(id) => {
                 program.ssl_enforces[id as usize].on_response(ctx.secure, headers)
+            }
+            Op::Cache(id) => {
+                if let Some(status) = ctx.cache_status {
+                    headers.set(program.caches[id as usize].status_header.clone(), status);
+                }
             }
             // Request-only ops: nothing to do on the way out.
             Op::RequestLimit(_)

@@ -42,8 +42,11 @@ pub struct Program {
     pub json_threats: Vec<sluice_policies::json_threat::JsonThreat>,
     pub regex_threats: Vec<sluice_policies::regex_threat::RegexThreat>,
     pub geo_ips: Vec<sluice_policies::geo_ip::GeoIpFilter>,
+    pub caches: Vec<sluice_policies::cache::CachePolicy>,
     /// The route's full pattern (rate limits keyed by route use it).
     pub route_pattern: String,
+    /// A hash of the route's pattern and methods, stable across reloads (cache keys use it).
+    pub route_key: usize,
     /// What runs after the request phase, for listings: `proxy http://..` or `static 200`.
     pub terminal: String,
 }
@@ -104,6 +107,13 @@ impl fmt::Debug for Program {
                 Op::JsonThreat(_) => ("JSONGUARD", String::new()),
                 Op::RegexThreat(_) => ("REGEXGUARD", String::new()),
                 Op::GeoIp(_) => ("GEOIP", String::new()),
+                Op::Cache(id) => {
+                    let c = &self.caches[id as usize];
+                    (
+                        "CACHE",
+                        format!("ttl={:?} max_object={}B", c.ttl, c.max_object_bytes),
+                    )
+                }
                 Op::Mock(id) => {
                     let m = &self.mocks[id as usize];
                     (

@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub side_targets: std::collections::HashMap<String, FetchTarget>,
     /// Owned rate-limit buckets a shard keeps at most (the smallest `max_keys` configured).
     pub rate_limit_max_keys: usize,
+    /// Response-cache bytes a shard keeps at most (the smallest `max_bytes` configured).
+    pub cache_max_bytes: usize,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).

@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use sluice_policies::{BasicAuthCache, JwtState, LimiterState, OAuth2State};
 
 /// A shard's policy state.
-#[derive(Default)]
 pub struct ShardState {
     /// Buckets this shard owns and leases it holds (see `sluice_policies::rate_limit`).
     pub limiter: RefCell<LimiterState>,
@@ -18,6 +17,8 @@ pub struct ShardState {
     pub jwt: RefCell<JwtState>,
     /// Active introspection results (only when `cache_ttl` is set).
     pub oauth2: RefCell<OAuth2State>,
+    /// Responses stored by `cache` ops (keys include the route, so routes never mix).
+    pub cache: RefCell<sluice_policies::cache::ResponseCache>,
 }
 
 impl ShardState {
@@ -25,7 +26,19 @@ impl ShardState {
     pub fn new(shard: usize, shards: usize) -> Self {
         Self {
             limiter: RefCell::new(LimiterState::new(shard, shards, 1_000_000)),
-            ..Self::default()
+            basic: RefCell::default(),
+            jwt: RefCell::default(),
+            oauth2: RefCell::default(),
+            cache: RefCell::new(sluice_policies::cache::ResponseCache::new(
+                sluice_policies::cache::DEFAULT_MAX_BYTES,
+            )),
         }
+    }
+}
+
+impl Default for ShardState {
+    /// A single-shard state (tests, benches).
+    fn default() -> Self {
+        Self::new(0, 1)
     }
 }

@@ -80,6 +80,8 @@ pub enum Op {
     RegexThreat(u32),
     /// Refuses clients by country.
     GeoIp(u32),
+    /// Answers from the shard's response cache, or marks the response for storing.
+    Cache(u32),
 }
 
 impl Op {
@@ -103,6 +105,7 @@ impl Op {
             Op::JsonThreat(_) => "json-threat-protection",
             Op::RegexThreat(_) => "regex-threat-protection",
             Op::GeoIp(_) => "geo-ip-filter",
+            Op::Cache(_) => "cache",
         }
     }
 }

@@ -211,6 +211,14 @@ async fn handle(
                 crate::side::fetch_jwks(shard, snap, &url).await;
                 start = resume_at;
             }
+            // Another request is fetching this cacheable response: wait for it (bounded by
+            // the idle timeout so a stuck leader cannot hold followers forever), then look
+            // again; the lookup may hit, lead, or wait once more.
+            Flow::CacheWait { pending, resume_at } => {
+                let wait = pending.wait(&req.headers);
+                let _ = monoio::time::timeout(snap.limits.idle_timeout, wait).await;
+                start = resume_at;
+            }
             // Rate-limit leases do not count against the side-call cap: a request may need
             // one per limit, and each ask either installs tokens or a refusal.
             Flow::RateLimitAsk {
@@ -263,6 +271,7 @@ async fn handle(
         Flow::FetchJwks { .. }
         | Flow::Introspect { .. }
         | Flow::RateLimitAsk { .. }
+        | Flow::CacheWait { .. }
         | Flow::Reject(_) => {
             let r = match flow {
                 Flow::Reject(r) => r,

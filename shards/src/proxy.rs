@@ -12,6 +12,7 @@ use sluice_codec::{
 use sluice_engine::body::BodyChecks;
 use sluice_engine::forward::encode_upstream_head;
 use sluice_engine::{run_response, ErrorKind, RequestContext, Route, Snapshot, UrlUpstream};
+use sluice_policies::cache::StoreWriter;
 
 use crate::conn::{answer_error, conn_header, Downstream, SMALL_BODY};
 use crate::io::{read_some, write_all, write_bytes, IoFail};
@@ -180,7 +181,27 @@ pub async fn forward(
         Some((&snap.request_id_header, ctx)),
     );
 
-    let body = stream_response(conn, shard, snap, deadline, &mut uc, resp.framing, framing).await;
+    // A cache miss stores the response as it streams through (never re-buffered past
+    // `max_object_bytes`); the writer sees the headers after the response phase.
+    let mut store = ctx.cache_miss.take().and_then(|(id, token)| {
+        route.program.caches[id as usize]
+            .begin_store(token, resp.status, &headers, unix_now())
+            .ok()
+    });
+    let body = stream_response(
+        conn,
+        shard,
+        snap,
+        deadline,
+        &mut uc,
+        resp.framing,
+        framing,
+        &mut store,
+    )
+    .await;
+    if let (Ok(()), Some(writer)) = (&body, store) {
+        let _ = writer.finish(&mut shard.state.cache.borrow_mut());
+    }
     match body {
         Ok(()) => {
             if resp.keep_alive && resp.framing != ResponseFraming::Close {
@@ -383,6 +404,7 @@ async fn send_body(
 /// Each upstream read is flushed at once, so event streams are never held back.
 /// The upstream `timeout` is a whole-response deadline: a body still arriving when it
 /// passes is cut off (the head is already sent, so the connection is closed).
+#[allow(clippy::too_many_arguments)] // one streaming step, each argument a distinct piece of it
 async fn stream_response(
     conn: &mut Downstream,
     shard: &Shard,
@@ -391,6 +413,7 @@ async fn stream_response(
     uc: &mut UpstreamConn,
     from: ResponseFraming,
     to: OutFraming,
+    store: &mut Option<StoreWriter>,
 ) -> Result<(), IoFail> {
     let client_stall = snap.limits.idle_timeout;
     match from {
@@ -402,7 +425,9 @@ async fn stream_response(
             let mut left = n;
             let take = (uc.rbuf.len() as u64).min(left) as usize;
             if take <= SMALL_BODY {
-                conn.wbuf.put_slice(&uc.rbuf.split_to(take));
+                let first = uc.rbuf.split_to(take);
+                keep_copy(store, &first);
+                conn.wbuf.put_slice(&first);
                 left -= take as u64;
             }
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
@@ -411,6 +436,7 @@ async fn stream_response(
                 let take = (uc.rbuf.len() as u64).min(left) as usize;
                 if take > 0 {
                     let chunk = uc.rbuf.split_to(take).freeze();
+                    keep_copy(store, &chunk);
                     left -= take as u64;
                     conn.slot.arm(shard.watchdog.now() + client_stall, false);
                     write_bytes(&mut conn.stream, chunk, &conn.slot).await?;
@@ -428,7 +454,10 @@ async fn stream_response(
                 let mut done = false;
                 loop {
                     match dec.decode(&mut uc.rbuf) {
-                        Ok(Some(ChunkedEvent::Data(d))) => put_body(&mut conn.wbuf, &d, to),
+                        Ok(Some(ChunkedEvent::Data(d))) => {
+                            keep_copy(store, &d);
+                            put_body(&mut conn.wbuf, &d, to)
+                        }
                         Ok(Some(ChunkedEvent::End)) => {
                             if to == OutFraming::Chunked {
                                 encode_last_chunk(&mut conn.wbuf);
@@ -452,6 +481,7 @@ async fn stream_response(
         ResponseFraming::Close => loop {
             if !uc.rbuf.is_empty() {
                 let data = uc.rbuf.split();
+                keep_copy(store, &data);
                 put_body(&mut conn.wbuf, &data, to);
             }
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
@@ -478,4 +508,21 @@ fn put_body(dst: &mut BytesMut, data: &[u8], to: OutFraming) {
     } else {
         dst.put_slice(data);
     }
+}
+
+/// Feeds body bytes to the cache writer; drops the writer (waiters then fetch for
+/// themselves) once the object outgrows `max_object_bytes`.
+fn keep_copy(store: &mut Option<StoreWriter>, data: &[u8]) {
+    if let Some(w) = store {
+        if !w.push(data) {
+            *store = None;
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

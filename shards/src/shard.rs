@@ -134,6 +134,11 @@ pub async fn shard_main(
             let returns = {
                 let mut limiter = shard.state.limiter.borrow_mut();
                 limiter.set_max_keys(shard.snapshot().rate_limit_max_keys);
+                shard
+                    .state
+                    .cache
+                    .borrow_mut()
+                    .set_max_bytes(shard.snapshot().cache_max_bytes);
                 limiter.sweep(now)
             };
             for r in returns {
