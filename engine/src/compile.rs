@@ -142,6 +142,7 @@ fn compile_route(
         params,
         methods,
         base_path_len: base.len(),
+        websocket: false,
         program,
         upstream,
     })

@@ -44,6 +44,8 @@ pub struct RequestContext {
     /// What the `cache` op reports in its status header (`MISS` / `BYPASS`; a hit's answer
     /// carries `HIT` itself).
     pub cache_status: Option<&'static str>,
+    /// A WebSocket upgrade the route allows: forward `Upgrade`/`Connection` and expect 101.
+    pub upgrade: bool,
 }
 
 impl RequestContext {
@@ -79,6 +81,7 @@ impl RequestContext {
             body_checks: Default::default(),
             cache_miss: None,
             cache_status: None,
+            upgrade: false,
         }
     }
 

@@ -232,6 +232,10 @@ pub fn encode_upstream_head(
     for (n, v) in &up.headers {
         put_header(dst, n, v);
     }
+    if ctx.upgrade {
+        // Hop-by-hop on every other request, but the point of this one.
+        dst.put_slice(b"connection: upgrade\r\nupgrade: websocket\r\n");
+    }
     match req.framing {
         BodyFraming::None => {}
         BodyFraming::Length(n) => {

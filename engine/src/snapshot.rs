@@ -71,6 +71,8 @@ pub struct Route {
     pub methods: Option<Vec<Method>>,
     /// Bytes of `base_path` to drop from the path before forwarding.
     pub base_path_len: usize,
+    /// `websocket: true`: `Upgrade: websocket` requests are tunnelled. Default false.
+    pub websocket: bool,
     pub program: Program,
     pub upstream: Upstream,
 }

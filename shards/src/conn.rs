@@ -33,6 +33,9 @@ pub struct Downstream {
     pub rbuf: BytesMut,
     pub wbuf: BytesMut,
     pub slot: Rc<ConnSlot>,
+    /// Set when a WebSocket upgrade succeeded: the upstream socket and the bytes it sent
+    /// past the 101 head. The connection loop then becomes a tunnel.
+    pub upgraded: Option<(TcpStream, BytesMut)>,
 }
 
 /// Counts the connection as active for its whole life, even if its task is dropped.
@@ -61,6 +64,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shard: Rc<Shard>) {
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: BytesMut::with_capacity(4096),
         slot: guard.slot.clone(),
+        upgraded: None,
     };
     let mut first = true;
     loop {
@@ -70,7 +74,17 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shard: Rc<Shard>) {
                 first = false;
                 // Load again: a reload while this connection idled applies to this request.
                 let snap = shard.snapshot();
-                if !handle(&mut conn, &shard, &snap, req).await || shard.shutting_down() {
+                let keep = handle(&mut conn, &shard, &snap, req).await;
+                if let Some((upstream, early)) = conn.upgraded.take() {
+                    let Downstream {
+                        stream, rbuf, slot, ..
+                    } = conn;
+                    let idle = snap.limits.idle_timeout;
+                    crate::tunnel::run(stream, rbuf, upstream, early, slot, &shard.watchdog, idle)
+                        .await;
+                    return;
+                }
+                if !keep || shard.shutting_down() {
                     break;
                 }
             }
@@ -196,6 +210,16 @@ async fn handle(
     ctx.route = Some(route_id);
     ctx.params = params;
     let route = &snap.routes[route_id];
+    if req.headers.has_token("upgrade", "websocket") {
+        let tunnels = route.websocket && matches!(route.upstream, Upstream::Url(_));
+        if !tunnels || !req.headers.has_token("connection", "upgrade") || req.method != Method::Get
+        {
+            let e =
+                ErrorKind::BadRequest("WebSocket upgrades are not enabled on this route".into());
+            return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
+        }
+        ctx.upgrade = true;
+    }
     let env = PolicyEnv {
         consumers: &snap.consumers,
         state: &shard.state,

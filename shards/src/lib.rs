@@ -18,6 +18,7 @@ mod runtime;
 mod server;
 mod shard;
 mod side;
+mod tunnel;
 mod watchdog;
 
 pub use server::{run, RunOptions};

@@ -127,6 +127,7 @@ pub async fn forward(
             body_buffered,
             deadline,
             &mut ctx.body_checks,
+            ctx.upgrade,
         )
         .await
         {
@@ -162,6 +163,23 @@ pub async fn forward(
 
     let mut headers = resp.headers;
     run_response(&route.program, resp.status, &mut headers, ctx);
+    if resp.status == 101 {
+        // The upstream accepted the WebSocket: answer 101 and hand both sockets to the tunnel.
+        conn.wbuf.put_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n",
+        );
+        encode_head_fields(&mut conn.wbuf, &headers, ctx, &snap.request_id_header);
+        conn.slot
+            .arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
+        if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+            .await
+            .is_ok()
+        {
+            let early = std::mem::take(&mut uc.rbuf);
+            conn.upgraded = Some((uc.stream, early));
+        }
+        return false;
+    }
     let client_10 = req.version == Version::Http10;
     let (framing, must_close) = match resp.framing {
         ResponseFraming::None => (OutFraming::NoBody, false),
@@ -259,6 +277,7 @@ async fn exchange(
     body_buffered: bool,
     deadline: Instant,
     checks: &mut BodyChecks,
+    upgrade: bool,
 ) -> Result<ResponseHead, ExchangeFail> {
     conn.slot.arm(deadline, false);
     if let Err(e) = write_bytes(&mut uc.stream, head, &conn.slot).await {
@@ -291,6 +310,7 @@ async fn exchange(
                 // 1xx interim answers (e.g. 100 Continue) are consumed here: the gateway
                 // already spoke for itself to the client.
                 Ok(Some(h)) if (100..200).contains(&h.status) && h.status != 101 => continue,
+                Ok(Some(h)) if h.status == 101 && upgrade => return Ok(h),
                 Ok(Some(h)) if h.status == 101 => {
                     return Err(ExchangeFail::Fatal(ErrorKind::BadGateway(
                         "Upstream switched protocols without an upgrade request".into(),
@@ -525,4 +545,35 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// The end-to-end headers of a 101 answer plus the gateway's ids, then the blank line.
+fn encode_head_fields(
+    dst: &mut BytesMut,
+    headers: &sluice_codec::Headers,
+    ctx: &RequestContext,
+    rid: &[u8],
+) {
+    for h in headers {
+        let skip: &[&[u8]] = &[
+            b"connection",
+            b"upgrade",
+            b"content-length",
+            b"transfer-encoding",
+            b"traceparent",
+        ];
+        if skip.iter().any(|s| h.name.eq_ignore_ascii_case(s)) || h.name.eq_ignore_ascii_case(rid) {
+            continue;
+        }
+        dst.put_slice(&h.name);
+        dst.put_slice(b": ");
+        dst.put_slice(&h.value);
+        dst.put_slice(b"\r\n");
+    }
+    dst.put_slice(rid);
+    dst.put_slice(b": ");
+    dst.put_slice(&ctx.request_id);
+    dst.put_slice(b"\r\ntraceparent: ");
+    dst.put_slice(&ctx.trace.to_header());
+    dst.put_slice(b"\r\n\r\n");
 }

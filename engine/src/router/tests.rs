@@ -10,6 +10,7 @@ fn route(id: usize, pattern: &str, methods: Option<&[Method]>) -> Route {
         params: vec![],
         methods: methods.map(|m| m.to_vec()),
         base_path_len: 0,
+        websocket: false,
         program: Program::default(),
         upstream: Upstream::Static(StaticResponse {
             status: 200,
