@@ -373,9 +373,9 @@ pub async fn answer_error(
         // Response-phase ops that ran (e.g. response-transform) see errors too.
         run_response(p, resp.status, &mut headers, ctx);
     }
-    let keep = !fatal && can_continue(conn, shard, snap, req).await;
+    let keep = !fatal && may_keep(req, shard);
     let conn_header = conn_header(req, keep);
-    send_local(
+    let sent = send_local(
         conn,
         shard,
         snap,
@@ -386,8 +386,8 @@ pub async fn answer_error(
         req.method == Method::Head,
         conn_header,
     )
-    .await
-        && keep
+    .await;
+    sent && keep && discard_body(conn, shard, snap, req.framing).await
 }
 
 /// Answers locally (mock, static upstream) after running the response phase.
@@ -406,9 +406,9 @@ async fn answer_local(
     if let Some(p) = program {
         run_response(p, status, &mut headers, ctx);
     }
-    let keep = can_continue(conn, shard, snap, req).await;
+    let keep = may_keep(req, shard);
     let conn_header = conn_header(req, keep);
-    send_local(
+    let sent = send_local(
         conn,
         shard,
         snap,
@@ -419,8 +419,10 @@ async fn answer_local(
         req.method == Method::Head,
         conn_header,
     )
-    .await
-        && keep
+    .await;
+    // Answer first, then skip the unread body: a client waiting for the answer before
+    // sending its body (or sending a body the answer refused) must not hold the answer up.
+    sent && keep && discard_body(conn, shard, snap, req.framing).await
 }
 
 /// Which `Connection` header the response needs.
@@ -432,14 +434,9 @@ pub fn conn_header(req: &RequestHead, keep: bool) -> ConnHeader {
     }
 }
 
-/// Whether the connection can carry another request after a local answer: the client asked
-/// for keep-alive, the shard is not draining, and any request body was read and discarded.
-async fn can_continue(
-    conn: &mut Downstream,
-    shard: &Shard,
-    snap: &Snapshot,
-    req: &RequestHead,
-) -> bool {
+/// Whether the connection may carry another request after a local answer: the client asked
+/// for keep-alive, the shard is not draining, and any unread body is small enough to skip.
+fn may_keep(req: &RequestHead, shard: &Shard) -> bool {
     if !req.keep_alive || shard.shutting_down() {
         return false;
     }
@@ -447,8 +444,8 @@ async fn can_continue(
         BodyFraming::None => true,
         // The client is waiting for 100 Continue and may never send the body.
         _ if req.expect_continue => false,
-        BodyFraming::Length(n) if n > MAX_DRAIN_BYTES => false,
-        framing => discard_body(conn, shard, snap, framing).await,
+        BodyFraming::Length(n) => n <= MAX_DRAIN_BYTES,
+        BodyFraming::Chunked => true,
     }
 }
 

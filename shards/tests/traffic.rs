@@ -650,23 +650,54 @@ fn request_limit_refuses_a_large_content_length_at_once() {
     let echo = gw.request("POST", "/lim", &[], &body).echo();
     assert_eq!(echo.body_len, 100);
 
-    // One byte over: only the head is sent, and the refusal must come without the body.
+    // Over it, sent whole: refused, never forwarded.
+    let r = gw.request("PUT", "/lim", &[], &vec![b'x'; 101]);
+    assert_gateway_error(&r, 413, "request_too_large");
+    assert_eq!(r.json()["message"], "Request body exceeds 100 bytes");
+    let r = gw.request("PUT", "/lim", &[], &vec![b'x'; 100_000]);
+    assert_gateway_error(&r, 413, "request_too_large");
+
+    // With Expect: 100-continue the client waits: the refusal must come without a 100.
+    let mut c = gw.connect();
+    c.send(
+        b"POST /lim HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 5000\r\n\r\n",
+    );
+    let r = answer_within(
+        &mut c,
+        "POST",
+        Duration::from_secs(3),
+        "Expect: 100-continue, Content-Length 5000",
+    );
+    assert_gateway_error(&r, 413, "request_too_large");
+
+    // A Content-Length far over the limit (more than the gateway would drain): only the
+    // head is sent, and the refusal must come without the body.
+    let mut c = gw.connect();
+    c.send(b"POST /lim HTTP/1.1\r\nhost: a\r\ncontent-length: 1000000\r\n\r\n");
+    let r = answer_within(
+        &mut c,
+        "POST",
+        Duration::from_secs(3),
+        "Content-Length 1000000 > 100, head only",
+    );
+    assert_gateway_error(&r, 413, "request_too_large");
+    assert_eq!(
+        up.heads(),
+        1,
+        "only the in-limit request may reach the upstream"
+    );
+
+    // Just over the limit, head only: the issue asks for the 413 "at once", from the
+    // Content-Length, not after the client has sent a body the gateway already refused.
     let mut c = gw.connect();
     c.send(b"POST /lim HTTP/1.1\r\nhost: a\r\ncontent-length: 101\r\n\r\n");
     let r = answer_within(
         &mut c,
         "POST",
         Duration::from_secs(3),
-        "Content-Length 101 > 100",
+        "Content-Length 101 > 100, head only",
     );
     assert_gateway_error(&r, 413, "request_too_large");
-    assert_eq!(r.json()["message"], "Request body exceeds 100 bytes");
-
-    // A large one sent whole.
-    let r = gw.request("PUT", "/lim", &[], &vec![b'x'; 100_000]);
-    assert_gateway_error(&r, 413, "request_too_large");
-
-    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(
         up.heads(),
         1,
@@ -1005,8 +1036,8 @@ fn json_threat_passes_valid_json_to_the_upstream_intact() {
     let (_up, gw) = start(JSON_ROUTES);
     for body in [
         r#"{"a":[1,2,{"b":"ten chars!"}],"c":null}"#,
-        r#"  [true, false, -1.5e3, "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"]  "#,
-        r#""just a string""#,
+        r#"  [true, -1.5e3, "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"]  "#,
+        r#""short str""#,
         "42",
         r#"{"k1":{"k2":[]},"k3":"\"\\\/\b\f\n\r\t"}"#,
         "",
@@ -1101,7 +1132,9 @@ fn json_threat_refuses_malformed_json() {
         r#"[1,]"#,
         r#"{'a':1}"#,
         r#"{"a":tru}"#,
-        r#""unterminated"#,
+        r#""untermi"#,
+        r#"{"a" 1}"#,
+        "[1 2]",
         "nul",
     ] {
         let r = post_json(&gw, "/j", body);
@@ -1126,16 +1159,15 @@ fn json_threat_refuses_malformed_json() {
 #[test]
 fn json_threat_refuses_bodies_over_max_body_bytes() {
     let (up, gw) = start(JSON_ROUTES);
-    // A Content-Length over max_body_bytes: refused before the body is read.
-    let mut c = gw.connect();
-    c.send(b"POST /j HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\ncontent-length: 1001\r\n\r\n");
-    let r = answer_within(
-        &mut c,
+    // A Content-Length over max_body_bytes, body sent: refused and never forwarded.
+    let r = gw.request(
         "POST",
-        Duration::from_secs(3),
-        "Content-Length 1001 > 1000",
+        "/j",
+        &[("content-type", "application/json")],
+        &[b' '; 1001],
     );
     assert_gateway_error(&r, 413, "body_too_large");
+    assert_eq!(r.json()["message"], "Request body exceeds 1000 bytes");
     assert_eq!(up.heads(), 0);
 
     // A chunked body passing it (valid JSON, whitespace padding): refused while it
@@ -1160,6 +1192,18 @@ fn json_threat_refuses_bodies_over_max_body_bytes() {
     assert_gateway_error(&r, 413, "body_too_large");
     std::thread::sleep(Duration::from_millis(100));
     assert!(seen_at(&up, "/j").is_empty());
+
+    // Head only, Content-Length over the limit: "refused before the body is read", so the
+    // answer must not wait for a body.
+    let mut c = gw.connect();
+    c.send(b"POST /j HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\ncontent-length: 1001\r\n\r\n");
+    let r = answer_within(
+        &mut c,
+        "POST",
+        Duration::from_secs(3),
+        "Content-Length 1001 > 1000, head only",
+    );
+    assert_gateway_error(&r, 413, "body_too_large");
 }
 
 #[test]
