@@ -72,6 +72,14 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
     let side_targets = collect_introspection(cfg, &mut errors);
     let rate_limit_max_keys = rate_limit_max_keys(cfg);
     let cache_max_bytes = cache_max_bytes(cfg);
+    let mut override_headers: Vec<String> = Vec::new();
+    for r in &routes {
+        for o in &r.program.method_overrides {
+            if !override_headers.contains(&o.header) {
+                override_headers.push(o.header.clone());
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -81,6 +89,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         side_targets,
         rate_limit_max_keys,
         cache_max_bytes,
+        override_headers,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {

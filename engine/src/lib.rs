@@ -8,6 +8,7 @@
 /// The config model, re-exported so the runtime reads config only through the engine.
 pub use sluice_config as config;
 
+pub mod balance;
 pub mod body;
 pub mod compile;
 pub mod context;

@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub rate_limit_max_keys: usize,
     /// Response-cache bytes a shard keeps at most (the smallest `max_bytes` configured).
     pub cache_max_bytes: usize,
+    /// Header names of every `override-method` op (checked before routing).
+    pub override_headers: Vec<String>,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).

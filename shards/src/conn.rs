@@ -172,11 +172,19 @@ async fn handle(
             .await;
         }
     }
-    let Ok(path) = std::str::from_utf8(&req.path) else {
+    // A cheap handle (reference count), so ops may edit the request while routing reads it.
+    let path_bytes = req.path.clone();
+    let Ok(path) = std::str::from_utf8(&path_bytes) else {
         let e = ErrorKind::BadRequest("Request path is not valid UTF-8".into());
         return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
     };
     let mut preflight_allow = None;
+    if req.method == Method::Post {
+        if let Err(r) = override_before_routing(snap, &mut req, path) {
+            let e = ErrorKind::Rejected(r);
+            return answer_error(conn, shard, snap, &req, &mut ctx, None, e, false).await;
+        }
+    }
     let (route_id, params) = match snap.router.find(&snap.routes, &req.method, path) {
         RouteMatch::Found { route, params } => (route, params),
         RouteMatch::NotFound => {
@@ -333,6 +341,33 @@ async fn handle(
             crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await
         }
     }
+}
+
+/// `override-method` changes what the request is, so it applies before routing: a POST
+/// carrying an override header is routed as the method it names when the route serving that
+/// method runs an `override-method` op that allows it. (The op then finds no POST and
+/// only strips the header.)
+fn override_before_routing(snap: &Snapshot, req: &mut RequestHead, path: &str) -> Result<(), sluice_policies::Reject> {
+    for (header, _) in snap.override_headers.iter().map(|h| (h, ())) {
+        let Some(value) = req.headers.get(header) else { continue };
+        let wanted = Method::from_bytes(value.trim_ascii());
+        let RouteMatch::Found { route, .. } = snap.router.find(&snap.routes, &wanted, path) else {
+            continue;
+        };
+        let program = &snap.routes[route].program;
+        for entry in &program.ops {
+            if let sluice_policies::Op::OverrideMethod(id) = entry.op {
+                let op = &program.method_overrides[id as usize];
+                if op.header.eq_ignore_ascii_case(header) {
+                    if let Some(m) = op.on_request(&req.method, &mut req.headers)? {
+                        req.method = m;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// For an `OPTIONS` preflight (`Origin` and `Access-Control-Request-Method` present), the

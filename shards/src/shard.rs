@@ -48,7 +48,8 @@ impl Shard {
     pub fn new(id: usize, snapshots: Arc<ArcSwap<Snapshot>>, mesh: crate::mesh::MeshEnd) -> Self {
         let first = snapshots.load_full();
         let mesh = crate::mesh::Mesh::new(mesh);
-        Self {
+        let bounds = first.clone();
+        let shard = Self {
             id,
             snapshots,
             cached: RefCell::new(Rc::new(first)),
@@ -60,7 +61,9 @@ impl Shard {
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),
-        }
+        };
+        shard.apply_bounds(&bounds);
+        shard
     }
 
     /// The current snapshot; a request keeps the one it started with.
@@ -69,8 +72,15 @@ impl Shard {
         let current = self.snapshots.load();
         if !Arc::ptr_eq(&current, &self.cached.borrow()) {
             *self.cached.borrow_mut() = Rc::new(Arc::clone(&current));
+            self.apply_bounds(&current);
         }
         self.cached.borrow().clone()
+    }
+
+    /// Applies the snapshot's per-shard bounds to the shard's caches.
+    fn apply_bounds(&self, snap: &Snapshot) {
+        self.state.cache.borrow_mut().set_max_bytes(snap.cache_max_bytes);
+        self.state.limiter.borrow_mut().set_max_keys(snap.rate_limit_max_keys);
     }
 
     /// True once shutdown began.

@@ -276,9 +276,9 @@ fn cors_disallowed_origin_or_method_gets_no_cors_headers() {
         );
         assert!(varies_on(&r, "origin"), "{origin}: {r}");
     }
-    // Allowed origin, method not in `methods` (DELETE; the route itself serves any
-    // method on /echo-headers, but /api's cors allows GET, POST, PUT only). /api has no
-    // DELETE route, so use a lower-case method token, which is not POST.
+    // Allowed origin, but a method token the policy does not list: `post` is not `POST`
+    // (method tokens are case-sensitive). A method outside `methods` on a route that
+    // serves it is in cors_method_outside_the_list_gets_a_bare_preflight.
     let r = gw.request(
         "OPTIONS",
         "/api",
@@ -353,6 +353,39 @@ fn cors_method_outside_the_list_gets_a_bare_preflight() {
         ["GET"],
         "{r}"
     );
+}
+
+#[test]
+fn cors_preflight_false_sends_preflights_upstream() {
+    let (up, gw) = start(
+        r#"
+        routes:
+          - path: /pf
+            policies: [{type: cors, origins: ["http://app.example"], preflight: false}]
+            upstream: $URL
+        "#,
+    );
+    let r = gw.request(
+        "OPTIONS",
+        "/pf",
+        &[
+            ("origin", "http://app.example"),
+            ("access-control-request-method", "PUT"),
+        ],
+        b"",
+    );
+    assert_eq!(
+        r.echo().method,
+        "OPTIONS",
+        "the upstream answers the preflight"
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://app.example"),
+        "{r}"
+    );
+    assert_eq!(r.header("access-control-allow-methods"), None, "{r}");
+    assert_eq!(up.seen().len(), 1);
 }
 
 #[test]
@@ -651,7 +684,7 @@ fn request_limit_refuses_a_large_content_length_at_once() {
     assert_eq!(echo.body_len, 100);
 
     // Over it, sent whole: refused, never forwarded.
-    let r = gw.request("PUT", "/lim", &[], &vec![b'x'; 101]);
+    let r = gw.request("PUT", "/lim", &[], &[b'x'; 101]);
     assert_gateway_error(&r, 413, "request_too_large");
     assert_eq!(r.json()["message"], "Request body exceeds 100 bytes");
     let r = gw.request("PUT", "/lim", &[], &vec![b'x'; 100_000]);
@@ -800,6 +833,15 @@ fn ssl_enforce_redirects_plain_http_301_for_get_308_for_post() {
         let r = gw.request(m, "/redir/x", &[], b"");
         assert_eq!(r.status, 308, "{m}: {r}");
     }
+    // The host comes from Host, without its port.
+    let mut c = gw.connect();
+    c.send(b"GET /redir/p?q HTTP/1.1\r\nhost: api.example.com:8080\r\n\r\n");
+    let r = c.read_final("GET");
+    assert_eq!(r.status, 301, "{r}");
+    assert_eq!(
+        r.header("location"),
+        Some("https://api.example.com/redir/p?q")
+    );
     // Without trust_forwarded the header is ignored.
     let r = gw.request("GET", "/redir/x", &[("x-forwarded-proto", "https")], b"");
     assert_eq!(
@@ -830,6 +872,47 @@ fn ssl_enforce_refuses_with_403_when_redirect_is_off() {
         "no HSTS on plain HTTP: {r}"
     );
     assert_eq!(up.heads(), 0);
+}
+
+#[test]
+fn ssl_enforce_hsts_also_on_gateway_errors_of_secure_requests() {
+    let (_up, gw) = start(
+        r#"
+        consumers:
+          - id: c1
+            api_keys: ["k-1"]
+        routes:
+          - path: /secure-auth
+            policies:
+              - {type: ssl-enforce, trust_forwarded: true, hsts: {max_age: 300}}
+              - {type: api-key-auth}
+            upstream: $URL
+        "#,
+    );
+    let r = gw.request(
+        "GET",
+        "/secure-auth",
+        &[("x-forwarded-proto", "https")],
+        b"",
+    );
+    assert_gateway_error(&r, 401, "unauthorized");
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=300"),
+        "{r}"
+    );
+    let r = gw.request(
+        "GET",
+        "/secure-auth",
+        &[("x-forwarded-proto", "https"), ("x-api-key", "k-1")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=300"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -940,6 +1023,53 @@ fn override_method_turns_a_post_into_the_named_method() {
     assert_eq!(gw.request("POST", "/o", &[], b"").echo().method, "POST");
 }
 
+/// docs/config.md: "a POST whose header names an allowed method continues as that method
+/// (for routing on and for the upstream)". With a global override-method, a POST asking for
+/// DELETE should reach the route that serves DELETE.
+#[test]
+fn override_method_routes_on_the_new_method() {
+    let (up, gw) = start(
+        r#"
+        policies:
+          - {type: override-method}
+        routes:
+          - path: /items/:id
+            methods: [DELETE]
+            upstream: $URL
+          - path: /both
+            methods: [POST]
+            upstream: {type: static, body: post-route}
+          - path: /both
+            methods: [DELETE]
+            upstream: $URL
+        "#,
+    );
+    let r = gw.request(
+        "POST",
+        "/items/7",
+        &[("x-http-method-override", "DELETE")],
+        b"",
+    );
+    assert_eq!(
+        r.status, 200,
+        "POST overridden to DELETE on a DELETE-only route: {r}"
+    );
+    assert_eq!(r.echo().method, "DELETE");
+    let r = gw.request(
+        "POST",
+        "/both",
+        &[("x-http-method-override", "DELETE")],
+        b"",
+    );
+    assert_ne!(
+        r.text(),
+        "post-route",
+        "routed on POST, not on the override: {r}"
+    );
+    assert_eq!(r.echo().method, "DELETE");
+    assert_eq!(up.seen().len(), 2);
+}
+
 #[test]
 fn override_method_refuses_methods_not_allowed() {
     let (up, gw) = start(OVERRIDE_ROUTES);
@@ -1013,6 +1143,9 @@ const JSON_ROUTES: &str = r#"
             max_string_length: 100000
             max_array_size: 1000000
             max_body_bytes: 2000000
+        upstream: $URL
+      - path: /defaults
+        policies: [{type: json-threat-protection}]
         upstream: $URL
       - path: /vnd
         policies:
@@ -1122,6 +1255,54 @@ fn json_threat_names_each_limit() {
 }
 
 #[test]
+fn json_threat_defaults() {
+    let (up, gw) = start(JSON_ROUTES);
+    let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let array = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+    let object = |n: usize| {
+        let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":1")).collect();
+        format!("{{{}}}", keys.join(","))
+    };
+    let string = |n: usize| format!("\"{}\"", "s".repeat(n));
+    for body in [nest(20), array(100), object(100), string(10_000)] {
+        let r = post_json(&gw, "/defaults", &body);
+        assert_eq!(r.status, 200, "at the default limits: {r}");
+    }
+    let cases = [
+        (nest(21), "JSON depth exceeds 20"),
+        // A nesting bomb must be refused by the depth limit, not exhaust the gateway.
+        ("[".repeat(500_000), "JSON depth exceeds 20"),
+        (array(101), "JSON array size exceeds 100"),
+        (object(101), "JSON object key count exceeds 100"),
+        (string(10_001), "JSON string length exceeds 10000"),
+    ];
+    for (body, message) in cases {
+        let r = post_json(&gw, "/defaults", &body);
+        assert_gateway_error(&r, 400, "json_threat");
+        assert_eq!(r.json()["message"], message);
+    }
+    // Default max_body_bytes: 1 MiB.
+    let mut big = b"[1]".to_vec();
+    big.resize(1024 * 1024 + 1, b' ');
+    let r = gw.request(
+        "POST",
+        "/defaults",
+        &[("content-type", "application/json")],
+        &big,
+    );
+    assert_gateway_error(&r, 413, "body_too_large");
+    big.truncate(1024 * 1024);
+    let r = gw.request(
+        "POST",
+        "/defaults",
+        &[("content-type", "application/json")],
+        &big,
+    );
+    assert_eq!(r.echo().body_len, 1024 * 1024);
+    assert_eq!(seen_at(&up, "/defaults").len(), 5);
+}
+
+#[test]
 fn json_threat_refuses_malformed_json() {
     let (up, gw) = start(JSON_ROUTES);
     for body in [
@@ -1173,7 +1354,7 @@ fn json_threat_refuses_bodies_over_max_body_bytes() {
     // A chunked body passing it (valid JSON, whitespace padding): refused while it
     // streams, before the body ends.
     let mut body = b"[1]".to_vec();
-    body.extend(std::iter::repeat(b' ').take(1500));
+    body.extend(std::iter::repeat_n(b' ', 1500));
     let mut c = gw.connect();
     c.send(&chunked_head(
         "POST",
@@ -1265,6 +1446,43 @@ fn json_threat_refuses_a_chunked_body_with_the_violation_deep_inside_while_it_st
         &chunks,
     ));
     let echo = c.read_final("POST").echo();
+    assert_eq!(echo.body_len, body.len() as u64);
+    assert_eq!(echo.body_sum, Checksum::of(&body));
+}
+
+#[test]
+fn json_threat_refuses_a_large_content_length_body_before_its_end_reaches_the_upstream() {
+    let (up, gw) = start(JSON_ROUTES);
+    let element = br#"{"id":1,"name":"n"},"#;
+    let mut body = b"[".to_vec();
+    while body.len() < 300_000 {
+        body.extend_from_slice(element);
+    }
+    // Valid to the last byte but one: a trailing comma before `]` is the only fault.
+    body.extend_from_slice(b"1,]");
+    let r = gw.request(
+        "POST",
+        "/big",
+        &[("content-type", "application/json")],
+        &body,
+    );
+    assert_gateway_error(&r, 400, "invalid_json");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        seen_at(&up, "/big").is_empty(),
+        "the upstream must never receive the refused body whole"
+    );
+    // Fixed, it passes whole.
+    let n = body.len();
+    body.truncate(n - 3);
+    body.extend_from_slice(b"1]");
+    let r = gw.request(
+        "POST",
+        "/big",
+        &[("content-type", "application/json")],
+        &body,
+    );
+    let echo = r.echo();
     assert_eq!(echo.body_len, body.len() as u64);
     assert_eq!(echo.body_sum, Checksum::of(&body));
 }
