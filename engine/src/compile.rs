@@ -132,9 +132,15 @@ fn compile_route(
             .collect()
     });
     let upstream = compile_upstream(spec)?;
-    let mut program = compile_program(&merge_policies(global, &spec.policies), global, &pattern)?;
+    let route_key = stable_route_key(&pattern, &spec.methods);
+    let mut program = compile_program(
+        &merge_policies(global, &spec.policies),
+        global,
+        &pattern,
+        route_key,
+    )?;
     program.route_pattern = pattern.clone();
-    program.route_key = stable_route_key(&pattern, &spec.methods);
+    program.route_key = route_key;
     if program.len() > MAX_OPS {
         return Err(CompileError {
             path: format!("{}.policies", spec.field_path),
@@ -176,6 +182,7 @@ fn compile_program(
     specs: &[&PolicySpec],
     global: &[PolicySpec],
     route_pattern: &str,
+    route_key: usize,
 ) -> Result<Program, CompileError> {
     let mut p = Program::default();
     for spec in specs {
@@ -245,7 +252,7 @@ fn compile_program(
                 let scope = if global.iter().any(|g| std::ptr::eq(g, *spec)) {
                     "global".to_string()
                 } else {
-                    format!("route:{route_pattern}")
+                    format!("route:{route_pattern}#{route_key:x}")
                 };
                 p.rate_limits
                     .push(compile_rate_limit(o, &format!("{scope}:{}", spec.name)));

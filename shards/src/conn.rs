@@ -347,10 +347,16 @@ async fn handle(
 /// carrying an override header is routed as the method it names when the route serving that
 /// method runs an `override-method` op that allows it. (The op then finds no POST and
 /// only strips the header.)
-fn override_before_routing(snap: &Snapshot, req: &mut RequestHead, path: &str) -> Result<(), sluice_policies::Reject> {
+fn override_before_routing(
+    snap: &Snapshot,
+    req: &mut RequestHead,
+    path: &str,
+) -> Result<(), sluice_policies::Reject> {
     for (header, _) in snap.override_headers.iter().map(|h| (h, ())) {
-        let Some(value) = req.headers.get(header) else { continue };
-        let wanted = Method::from_bytes(value.trim_ascii());
+        let Some(value) = req.headers.get(header) else {
+            continue;
+        };
+        let wanted = Method::from_bytes(value.trim_ascii().to_ascii_uppercase().as_slice());
         let RouteMatch::Found { route, .. } = snap.router.find(&snap.routes, &wanted, path) else {
             continue;
         };

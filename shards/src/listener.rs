@@ -14,6 +14,11 @@ pub fn bind_all(
     addr: SocketAddr,
     shards: usize,
 ) -> std::io::Result<(SocketAddr, Vec<std::net::TcpListener>)> {
+    // SO_REUSEPORT would let a second Sluice (or anything else of the same user) share the
+    // port silently, splitting traffic and rate limits; a plain bind first proves it is free.
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr)?);
+    }
     let mut out = Vec::with_capacity(shards);
     let mut addr = addr;
     for _ in 0..shards {

@@ -79,8 +79,14 @@ impl Shard {
 
     /// Applies the snapshot's per-shard bounds to the shard's caches.
     fn apply_bounds(&self, snap: &Snapshot) {
-        self.state.cache.borrow_mut().set_max_bytes(snap.cache_max_bytes);
-        self.state.limiter.borrow_mut().set_max_keys(snap.rate_limit_max_keys);
+        self.state
+            .cache
+            .borrow_mut()
+            .set_max_bytes(snap.cache_max_bytes);
+        self.state
+            .limiter
+            .borrow_mut()
+            .set_max_keys(snap.rate_limit_max_keys);
     }
 
     /// True once shutdown began.
@@ -141,16 +147,10 @@ pub async fn shard_main(
         if ticks.is_multiple_of(10) {
             let now = shard.watchdog.now();
             shard.pool.sweep(now);
-            let returns = {
-                let mut limiter = shard.state.limiter.borrow_mut();
-                limiter.set_max_keys(shard.snapshot().rate_limit_max_keys);
-                shard
-                    .state
-                    .cache
-                    .borrow_mut()
-                    .set_max_bytes(shard.snapshot().cache_max_bytes);
-                limiter.sweep(now)
-            };
+            // Load the snapshot first: a changed one applies its bounds to the limiter and
+            // cache, which must not be borrowed at that moment.
+            let _ = shard.snapshot();
+            let returns = shard.state.limiter.borrow_mut().sweep(now);
             for r in returns {
                 shard.mesh.send(
                     r.owner,

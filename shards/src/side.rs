@@ -141,7 +141,8 @@ pub async fn introspect(snap: &Snapshot, key: &str, token: &str) -> Introspectio
         }
     }
     tracing::warn!(endpoint = key, error = %last, "token introspection failed");
-    Err(last)
+    // The details (addresses, OS errors) go to the log, not to the client.
+    Err("the introspection endpoint did not answer".into())
 }
 
 fn side_headers(target: &FetchTarget, content_type: Option<&str>) -> Vec<(String, String)> {

@@ -140,3 +140,26 @@ fn burst_across_two_shards_admits_max() {
         "admitted {admitted} of a 1000-request limit across 2 shards"
     );
 }
+
+/// A reload reaches idle shards through their housekeeping tick, which also sweeps the
+/// limiter: applying the new snapshot's bounds there must not trip over the sweep
+/// (a shard that panicked would refuse every connection it is handed afterwards).
+#[test]
+fn idle_shards_survive_a_reload_tick() {
+    let gw = Gateway::start_with_args(
+        &static_route("[{type: rate-limit, max: 100, window: 60s}]"),
+        &["--shards", "2"],
+    );
+    assert_eq!(gw.get("/limited").status, 200);
+    gw.rewrite_config(&static_route("[{type: rate-limit, max: 50, window: 60s, max_keys: 10}]"));
+    gw.signal(libc::SIGHUP);
+    assert!(gw.wait_stderr("config reloaded", Duration::from_secs(5)));
+    // Two housekeeping rounds on both shards.
+    thread::sleep(Duration::from_millis(2500));
+    for _ in 0..16 {
+        let r = gw.get("/limited");
+        assert_eq!(r.status, 200, "{}", gw.stderr());
+        assert_eq!(r.header("x-ratelimit-limit"), Some("50"));
+    }
+    assert!(!gw.stderr().contains("panicked"), "{}", gw.stderr());
+}
