@@ -648,7 +648,7 @@ fn token_prefix(text: String) -> Result<String, String> {
 }
 
 /// A query parameter name: characters that would end or split it in a query are refused.
-fn query_param(text: &str) -> Result<String, String> {
+pub(crate) fn query_param(text: &str) -> Result<String, String> {
     if text.is_empty()
         || text
             .chars()
@@ -660,7 +660,7 @@ fn query_param(text: &str) -> Result<String, String> {
 }
 
 /// A cookie name: an RFC 6265 token.
-fn cookie_name(text: &str) -> Result<String, String> {
+pub(crate) fn cookie_name(text: &str) -> Result<String, String> {
     if http::is_token(text) {
         Ok(text.to_owned())
     } else {

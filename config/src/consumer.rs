@@ -117,7 +117,16 @@ pub(crate) fn check_policies(
             | PolicyKind::IpFilter(_)
             | PolicyKind::RequestTransform(_)
             | PolicyKind::ResponseTransform(_)
-            | PolicyKind::Mock(_) => continue,
+            | PolicyKind::Mock(_)
+            | PolicyKind::Timeout(_)
+            | PolicyKind::Retry(_)
+            | PolicyKind::CircuitBreaker(_)
+            | PolicyKind::LatencyInjection(_)
+            | PolicyKind::FaultInjection(_)
+            | PolicyKind::TrafficShadow(_)
+            | PolicyKind::DynamicRouting(_)
+            | PolicyKind::HttpCallout(_)
+            | PolicyKind::Interrupt(_) => continue,
         };
         if consumers.is_empty() {
             errors.add(

@@ -832,7 +832,12 @@ fn cacheable_status(text: &str) -> Result<u16, String> {
 }
 
 /// An optional boolean at `path`, `default` when absent.
-fn flag(field: Option<Scalar>, path: &str, default: bool, errors: &mut Errors) -> Option<bool> {
+pub(crate) fn flag(
+    field: Option<Scalar>,
+    path: &str,
+    default: bool,
+    errors: &mut Errors,
+) -> Option<bool> {
     match field {
         Some(text) => errors.check(path, text.boolean()),
         None => Some(default),
@@ -891,7 +896,7 @@ fn header_names(
 
 /// An optional list at `path` that must not be empty when given: `default` when absent, else
 /// [`distinct`].
-fn distinct_or_default(
+pub(crate) fn distinct_or_default(
     list: Option<Vec<Scalar>>,
     path: &str,
     default: &[&str],
@@ -917,7 +922,7 @@ fn distinct_or_default(
 
 /// Each entry of `list` checked by `parse`, every problem reported at the entry's index; an
 /// entry equal to an earlier one is `{describe(entry)} is listed twice`.
-fn distinct<T: PartialEq>(
+pub(crate) fn distinct<T: PartialEq>(
     list: Vec<Scalar>,
     path: &str,
     parse: impl Fn(&str) -> Result<T, String>,

@@ -7,7 +7,8 @@
 //! 2. `${VAR}` / `${VAR:-default}` substitution in string values (`env.rs`);
 //! 3. shape: known fields and value kinds, object by object (`raw.rs`);
 //! 4. values: paths, URLs, CIDRs, durations, defaults (`validate.rs`, `route.rs`,
-//!    `policy.rs`, `auth.rs`, `traffic.rs`, `guards.rs`, `consumer.rs`, `http.rs`), then
+//!    `upstream.rs`, `policy.rs`, `auth.rs`, `traffic.rs`, `guards.rs`, `resilience.rs`,
+//!    `routing.rs`, `consumer.rs`, `http.rs`), then
 //!    the checks that span sections (an auth policy needs consumers it could let in).
 //!
 //! ```
@@ -35,8 +36,11 @@ mod http;
 pub mod model;
 mod policy;
 mod raw;
+mod resilience;
 mod route;
+mod routing;
 mod traffic;
+mod upstream;
 mod validate;
 
 pub use duration::parse_duration;

@@ -91,24 +91,43 @@ pub struct RouteSpec {
     pub policies: Vec<PolicySpec>,
     /// `upstream`, required.
     pub upstream: UpstreamSpec,
+    /// `websocket`: proxy `Upgrade: websocket` requests (101, then a byte tunnel both ways).
+    /// Default false (an Upgrade is refused). Only `true` with a `url` upstream.
+    pub websocket: bool,
     /// Field path of this route, e.g. `routes[2]`, for messages from later stages.
     pub field_path: String,
 }
 
 /// `upstream:` of a route.
+// `Url` is a few hundred bytes larger than the rest; as for `PolicyKind`, a config is built
+// once per load, so boxing it would only make every match on it clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum UpstreamSpec {
     /// Proxy to an HTTP server.
     Url(UrlUpstream),
     /// Answer with a fixed response.
     Static(StaticUpstream),
+    /// Answer with the health of probed URLs (and of the file's `url` upstreams).
+    Health(HealthUpstream),
 }
 
 /// `upstream: {type: url, ...}`.
 #[derive(Debug, Clone)]
 pub struct UrlUpstream {
-    /// `target`, required.
+    /// `target` when written; with `targets`, the first entry's URL. Kept for code that knows
+    /// a single target: anything that balances reads [`UrlUpstream::targets`].
     pub target: TargetUrl,
+    /// Every target, in file order, never empty, URLs distinct: exactly one of `target` (one
+    /// entry of weight 1) and `targets: [{url, weight}]`.
+    pub targets: Vec<WeightedTarget>,
+    /// `load_balancer` (with `hash_on` for `hash`). Default round robin.
+    pub load_balancer: LoadBalancer,
+    /// `health_check`: active checks. `None` when absent.
+    pub health_check: Option<HealthCheck>,
+    /// `outlier`: passive checks (ejection after consecutive failures). `None` when absent;
+    /// present (even as `{}`) it has every default filled in.
+    pub outlier: Option<OutlierDetection>,
     /// Whole-response deadline. Default 30s.
     pub timeout: Duration,
     /// Default 5s.
@@ -120,6 +139,87 @@ pub struct UrlUpstream {
     pub preserve_host: bool,
     /// Normalised like `base_path`; `None` when absent.
     pub strip_prefix: Option<String>,
+}
+
+/// One entry of `targets:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightedTarget {
+    /// `url`, required: the rules of `target` (http, optional path prefix).
+    pub url: TargetUrl,
+    /// `weight`, at least 1. Default 1. Only other than 1 with `weighted` and `hash`.
+    pub weight: u32,
+}
+
+/// `load_balancer:` of a `url` upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadBalancer {
+    /// `round_robin` (default): each target in turn.
+    RoundRobin,
+    /// `weighted`: each target in turn, in proportion to its weight.
+    Weighted,
+    /// `least_conn`: the target with the fewest requests in flight.
+    LeastConn,
+    /// `p2c`: the less busy (fewer requests in flight) of two targets picked at random.
+    P2c,
+    /// `hash` with its required `hash_on`: consistent hashing of that key (targets' shares of
+    /// the ring in proportion to their weights).
+    Hash(HashOn),
+}
+
+/// `hash_on:` of `load_balancer: hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashOn {
+    /// `ip`: the client address (socket peer).
+    Ip,
+    /// `header:<name>`, the name lower-cased.
+    Header(String),
+    /// `cookie:<name>`, the name as written.
+    Cookie(String),
+    /// `path`: the request path, without the query.
+    Path,
+}
+
+/// `health_check:` of a `url` upstream: active checks of every target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// `path`, required: a literal path (route path rules) sent as written to each target's
+    /// host and port, without the target's path prefix.
+    pub path: String,
+    /// `interval` between checks of one target. Default 10s; greater than 0.
+    pub interval: Duration,
+    /// `timeout` of one check. Default 2s; greater than 0 and shorter than `interval`.
+    pub timeout: Duration,
+    /// `healthy_threshold`: consecutive passes that bring a target back. Default 2, at least 1.
+    pub healthy_threshold: u32,
+    /// `unhealthy_threshold`: consecutive failures that take a target out. Default 3, at
+    /// least 1.
+    pub unhealthy_threshold: u32,
+    /// `expected_status`: one status or a list, each 100..=599, distinct. Default `[200]`.
+    pub expected_status: Vec<u16>,
+}
+
+/// `outlier:` of a `url` upstream: passive checks on real traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// `consecutive_failures` (connection errors, resets, timeouts, 5xx) that eject a target.
+    /// Default 5, at least 1.
+    pub consecutive_failures: u32,
+    /// `ejection_time`: how long the first ejection lasts (growing on repeat). Default 30s;
+    /// greater than 0.
+    pub ejection_time: Duration,
+}
+
+/// `upstream: {type: health, ...}`: answers `{status, timestamp, upstreams}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthUpstream {
+    /// `probes`: `http://` URLs, each with a path (kept as written in `path_prefix`), distinct.
+    /// Default empty; not empty unless `include_upstreams`.
+    pub probes: Vec<TargetUrl>,
+    /// `probe_timeout`. Default 2s; greater than 0.
+    pub probe_timeout: Duration,
+    /// `include_upstreams`: also report the targets of every `url` upstream in the file.
+    /// Default false.
+    pub include_upstreams: bool,
 }
 
 /// A parsed `scheme://host:port[/path-prefix]`.
@@ -215,6 +315,24 @@ pub enum PolicyKind {
     ResponseTransform(TransformOptions),
     /// `mock`: answers without contacting the upstream.
     Mock(MockOptions),
+    /// `timeout`.
+    Timeout(TimeoutOptions),
+    /// `retry`.
+    Retry(RetryOptions),
+    /// `circuit-breaker`.
+    CircuitBreaker(CircuitBreakerOptions),
+    /// `latency-injection`.
+    LatencyInjection(LatencyInjectionOptions),
+    /// `fault-injection`.
+    FaultInjection(FaultInjectionOptions),
+    /// `traffic-shadow`.
+    TrafficShadow(TrafficShadowOptions),
+    /// `dynamic-routing`.
+    DynamicRouting(DynamicRoutingOptions),
+    /// `http-callout`.
+    HttpCallout(HttpCalloutOptions),
+    /// `interrupt`.
+    Interrupt(InterruptOptions),
 }
 
 /// `type: ip-filter`.
@@ -587,4 +705,258 @@ pub struct CacheOptions {
     pub max_object_bytes: u64,
     /// Lower-cased. Default `x-cache`.
     pub status_header: String,
+}
+
+/// `type: timeout`. At least one field is given; each is greater than 0, and `first_byte`
+/// and `idle` are at most `request` when both are given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutOptions {
+    /// `request`: the whole exchange, from the request to the last byte of the response.
+    pub request: Option<Duration>,
+    /// `first_byte`: from sending the request upstream to the response head.
+    pub first_byte: Option<Duration>,
+    /// `idle`: the longest wait between two chunks of the response body.
+    pub idle: Option<Duration>,
+}
+
+/// One entry of `retry_on:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOn {
+    /// An upstream response status, 400..=599.
+    Status(u16),
+    /// `connect_error`: no connection could be made.
+    ConnectError,
+    /// `reset`: the connection closed or failed before a whole response head arrived.
+    Reset,
+    /// `timeout`: no response head within the upstream's (or `timeout` policy's) deadline.
+    Timeout,
+}
+
+/// `backoff:` of `retry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// `exponential` (default): `base_delay * 2^(retry - 1)`, at most `max_delay`.
+    Exponential,
+    /// `fixed`: `base_delay` every time.
+    Fixed,
+}
+
+/// `type: retry`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOptions {
+    /// `max_retries`: retries after the first attempt. Default 3, at least 1.
+    pub max_retries: u32,
+    /// `retry_on`: distinct, not empty. Default 502, 503, 504, connect_error, reset.
+    pub retry_on: Vec<RetryOn>,
+    /// `methods`, upper-cased, distinct, not empty. Default GET HEAD PUT DELETE OPTIONS TRACE.
+    pub methods: Vec<String>,
+    /// Default exponential.
+    pub backoff: Backoff,
+    /// `base_delay`. Default 25ms; 0 allowed.
+    pub base_delay: Duration,
+    /// `max_delay`: cap of exponential backoff, at least `base_delay`. Default 1s (never
+    /// written with `fixed`).
+    pub max_delay: Duration,
+    /// `jitter`: randomise each delay. Default true.
+    pub jitter: bool,
+    /// `budget_percent`: retries may be at most this share of requests, 0..=100. Default 20.
+    pub budget_percent: u32,
+    /// `retry_count_header`, lower-cased: set on retried upstream requests to the retry
+    /// number. Default none.
+    pub retry_count_header: Option<String>,
+    /// `max_replay_bytes`: a request body already streamed upstream is kept for a retry up to
+    /// this size. Default 65536; 0 allowed (no request with a body is retried).
+    pub max_replay_bytes: u64,
+}
+
+/// `scope:` of `circuit-breaker`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerScope {
+    /// `target` (default): one breaker per upstream target.
+    Target,
+    /// `route`: one breaker for the route.
+    Route,
+}
+
+/// When a `circuit-breaker` opens: exactly one of `failure_threshold` and `failure_rate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BreakerTrip {
+    /// `failure_threshold`: this many failures within `window` (at least 1). The default,
+    /// with 5.
+    FailureThreshold(u32),
+    /// `failure_rate`: this share of the requests within `window` failed, above 0 and at
+    /// most 1.
+    FailureRate(f64),
+}
+
+/// `type: circuit-breaker`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitBreakerOptions {
+    /// Default target.
+    pub scope: BreakerScope,
+    /// Default `FailureThreshold(5)`.
+    pub trip: BreakerTrip,
+    /// `window`: the rolling window failures are counted over. Default 10s; greater than 0.
+    pub window: Duration,
+    /// `min_requests` within `window` before the breaker may open. Default 10, at least 1.
+    pub min_requests: u32,
+    /// `reset_timeout`: how long it stays open before letting trial requests through.
+    /// Default 30s; greater than 0.
+    pub reset_timeout: Duration,
+    /// `half_open_max`: trial requests in flight while half open. Default 1, at least 1.
+    pub half_open_max: u32,
+    /// `failure_on`: upstream statuses (400..=599, distinct, not empty) that count as
+    /// failures besides connection errors and timeouts. Default 502, 503, 504.
+    pub failure_on: Vec<u16>,
+}
+
+/// `type: latency-injection`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyInjectionOptions {
+    /// `delay`, required, greater than 0.
+    pub delay: Duration,
+    /// `jitter`: a random extra of up to this much. Default 0s.
+    pub jitter: Duration,
+    /// `percentage` of requests delayed, 0..=100 (fractions allowed). Default 100.
+    pub percentage: f64,
+}
+
+/// `type: fault-injection`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultInjectionOptions {
+    /// `abort_status`, required, 400..=599.
+    pub abort_status: u16,
+    /// `percentage` of requests aborted, required, 0..=100 (fractions allowed).
+    pub percentage: f64,
+    /// `message`: not blank, no control characters. Default `Fault injected`.
+    pub message: String,
+}
+
+/// `type: traffic-shadow`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficShadowOptions {
+    /// `target`, required: the rules of an upstream `target`.
+    pub target: TargetUrl,
+    /// `percentage` of requests mirrored, 0..=100 (fractions allowed). Default 100.
+    pub percentage: f64,
+    /// `timeout` of the mirrored exchange. Default 1s; greater than 0.
+    pub timeout: Duration,
+}
+
+/// `when:` of a `dynamic-routing` rule and of `interrupt`: every condition given must match;
+/// at least one is given.
+#[derive(Debug, Clone)]
+pub struct RequestMatch {
+    /// `headers: {name: regex}`: each header is present and the regex matches its first
+    /// value. Names lower-cased, each once; file order.
+    pub headers: Vec<(String, Regex)>,
+    /// `query: {name: regex}`: each query parameter is present and the regex matches its
+    /// first (still percent-encoded) value. Names as written; file order.
+    pub query: Vec<(String, Regex)>,
+    /// `path`: a regex on the full request path (no query, still percent-encoded).
+    pub path: Option<Regex>,
+    /// `method`: one method or a list, upper-cased, distinct. Empty = any method.
+    pub methods: Vec<String>,
+}
+
+/// One entry of `rules:` of `dynamic-routing`.
+#[derive(Debug, Clone)]
+pub struct RoutingRule {
+    /// `when`, required.
+    pub when: RequestMatch,
+    /// `target`, required: the rules of an upstream `target`.
+    pub target: TargetUrl,
+    /// `strip_prefix`, normalised like the upstream's; `None` when absent.
+    pub strip_prefix: Option<String>,
+}
+
+/// `type: dynamic-routing`.
+#[derive(Debug, Clone)]
+pub struct DynamicRoutingOptions {
+    /// `rules`, at least one; the first whose `when` matches picks the target.
+    pub rules: Vec<RoutingRule>,
+}
+
+/// A value of the request that a [`Template`] inserts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateVar {
+    /// `{{method}}`.
+    Method,
+    /// `{{path}}`: the request path, without the query.
+    Path,
+    /// `{{query}}`: the raw query string, without `?`.
+    Query,
+    /// `{{client_ip}}`: the socket peer address.
+    ClientIp,
+    /// `{{request_id}}`.
+    RequestId,
+    /// `{{consumer}}`: the consumer id an auth policy identified.
+    Consumer,
+    /// `{{header.<name>}}`: the first value of that request header; name lower-cased.
+    Header(String),
+    /// `{{query.<name>}}`: the first value of that query parameter.
+    QueryParam(String),
+    /// `{{claim.<path>}}`: a claim of the token `jwt-auth` verified (`.` for nesting).
+    Claim(String),
+}
+
+/// A piece of a [`Template`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    /// Text copied as is.
+    Literal(String),
+    /// A value of the request; absent values insert nothing.
+    Var(TemplateVar),
+}
+
+/// A string with `{{variable}}` placeholders, parsed. Values are inserted JSON-string
+/// escaped (`"`, `\` and control characters), so placeholders belong inside JSON strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// As written.
+    pub text: String,
+    /// Literals and variables in order; adjacent literals merged, no empty literal.
+    pub parts: Vec<TemplatePart>,
+}
+
+/// `on_error:` of `http-callout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalloutOnError {
+    /// `fail` (default): answer 502 `callout_failed`.
+    Fail,
+    /// `continue`: go on without the headers.
+    Continue,
+}
+
+/// `type: http-callout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCalloutOptions {
+    /// `url`, required: `http://`, with a path (kept as written in `path_prefix`).
+    pub url: TargetUrl,
+    /// `method`, upper-cased. Default GET.
+    pub method: String,
+    /// `headers` sent with the callout, file order, names as written. Default empty.
+    pub headers: Vec<(String, String)>,
+    /// `body` template. Default none (no body).
+    pub body: Option<Template>,
+    /// `set_headers_from: {header: json_pointer}`: request headers (lower-cased, each once)
+    /// set from fields of the JSON answer (RFC 6901 pointers, starting with `/`). File order.
+    pub set_headers_from: Vec<(String, String)>,
+    /// Default fail.
+    pub on_error: CalloutOnError,
+    /// `timeout`. Default 5s; greater than 0.
+    pub timeout: Duration,
+}
+
+/// `type: interrupt`.
+#[derive(Debug, Clone)]
+pub struct InterruptOptions {
+    /// `when`, required.
+    pub when: RequestMatch,
+    /// Default 200 (100..=599).
+    pub status: u16,
+    /// Response headers in file order, names as written. Default empty.
+    pub headers: Vec<(String, String)>,
+    /// Default empty.
+    pub body: String,
 }

@@ -17,7 +17,7 @@ use crate::raw::{
 };
 use crate::route::status;
 use crate::validate::duration;
-use crate::{auth, guards, http, traffic};
+use crate::{auth, guards, http, resilience, routing, traffic};
 
 /// The policy `type` names this version understands, in the order listed in messages
 /// (that of the default priorities).
@@ -30,15 +30,24 @@ pub const POLICY_TYPES: &[&str] = &[
     "override-method",
     "json-threat-protection",
     "regex-threat-protection",
+    "latency-injection",
+    "fault-injection",
     "jwt-auth",
     "api-key-auth",
     "basic-auth",
     "oauth2",
     "rbac",
     "rate-limit",
+    "circuit-breaker",
     "cache",
     "request-transform",
+    "dynamic-routing",
+    "http-callout",
+    "timeout",
+    "retry",
     "response-transform",
+    "traffic-shadow",
+    "interrupt",
     "mock",
 ];
 
@@ -67,6 +76,15 @@ impl PolicyKind {
             PolicyKind::RequestTransform(_) => "request-transform",
             PolicyKind::ResponseTransform(_) => "response-transform",
             PolicyKind::Mock(_) => "mock",
+            PolicyKind::Timeout(_) => "timeout",
+            PolicyKind::Retry(_) => "retry",
+            PolicyKind::CircuitBreaker(_) => "circuit-breaker",
+            PolicyKind::LatencyInjection(_) => "latency-injection",
+            PolicyKind::FaultInjection(_) => "fault-injection",
+            PolicyKind::TrafficShadow(_) => "traffic-shadow",
+            PolicyKind::DynamicRouting(_) => "dynamic-routing",
+            PolicyKind::HttpCallout(_) => "http-callout",
+            PolicyKind::Interrupt(_) => "interrupt",
         }
     }
 
@@ -79,17 +97,17 @@ impl PolicyKind {
     /// |---:|---|
     /// | 0 | observability |
     /// | 1 | ip-filter, geo-ip-filter |
-    /// | 5 | early: cors, request-limit, ssl-enforce, override-method, json-/regex-threat-protection |
+    /// | 5 | early: cors, request-limit, ssl-enforce, override-method, json-/regex-threat-protection, latency-injection, fault-injection |
     /// | 10 | auth |
     /// | 20 | rate-limit |
     /// | 30 | circuit-breaker |
     /// | 40 | cache |
-    /// | 50 | request-transform |
+    /// | 50 | request-transform, dynamic-routing, http-callout |
     /// | 85 | timeout |
     /// | 90 | retry |
-    /// | 92 | response-transform |
+    /// | 92 | response-transform, traffic-shadow |
     /// | 95 | proxy |
-    /// | 100 | default (anything unlisted) |
+    /// | 100 | default (anything unlisted), interrupt |
     /// | 999 | mock |
     pub fn default_priority(&self) -> i32 {
         match self {
@@ -106,10 +124,18 @@ impl PolicyKind {
             | PolicyKind::SslEnforce(_)
             | PolicyKind::OverrideMethod(_)
             | PolicyKind::JsonThreatProtection(_)
-            | PolicyKind::RegexThreatProtection(_) => 5,
+            | PolicyKind::RegexThreatProtection(_)
+            | PolicyKind::LatencyInjection(_)
+            | PolicyKind::FaultInjection(_) => 5,
+            PolicyKind::CircuitBreaker(_) => 30,
             PolicyKind::Cache(_) => 40,
-            PolicyKind::RequestTransform(_) => 50,
-            PolicyKind::ResponseTransform(_) => 92,
+            PolicyKind::RequestTransform(_)
+            | PolicyKind::DynamicRouting(_)
+            | PolicyKind::HttpCallout(_) => 50,
+            PolicyKind::Timeout(_) => 85,
+            PolicyKind::Retry(_) => 90,
+            PolicyKind::ResponseTransform(_) | PolicyKind::TrafficShadow(_) => 92,
+            PolicyKind::Interrupt(_) => 100,
             // Last, so every other policy (auth, filters, transforms) still applies to a
             // mocked route.
             PolicyKind::Mock(_) => 999,
@@ -228,6 +254,33 @@ fn entry(value: Value, path: &str, errors: &mut Errors) -> Option<PolicySpec> {
         "mock" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| mock(raw, path, errors))
             .map(PolicyKind::Mock),
+        "timeout" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| resilience::timeout(raw, path, errors))
+            .map(PolicyKind::Timeout),
+        "retry" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| resilience::retry(raw, path, errors))
+            .map(PolicyKind::Retry),
+        "circuit-breaker" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| resilience::circuit_breaker(raw, path, errors))
+            .map(PolicyKind::CircuitBreaker),
+        "latency-injection" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| resilience::latency_injection(raw, path, errors))
+            .map(PolicyKind::LatencyInjection),
+        "fault-injection" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| resilience::fault_injection(raw, path, errors))
+            .map(PolicyKind::FaultInjection),
+        "traffic-shadow" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| resilience::traffic_shadow(raw, path, errors))
+            .map(PolicyKind::TrafficShadow),
+        "dynamic-routing" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| routing::dynamic_routing(raw, path, errors))
+            .map(PolicyKind::DynamicRouting),
+        "http-callout" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| routing::http_callout(raw, path, errors))
+            .map(PolicyKind::HttpCallout),
+        "interrupt" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| routing::interrupt(raw, path, errors))
+            .map(PolicyKind::Interrupt),
         // `tagged` only returns names from POLICY_TYPES.
         _ => None,
     };

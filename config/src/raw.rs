@@ -79,6 +79,7 @@ pub(crate) struct RawRoute {
     pub methods: Option<Vec<Scalar>>,
     pub policies: Option<Value>,
     pub upstream: Option<Value>,
+    pub websocket: Option<Scalar>,
 }
 
 /// `upstream:` with `type: url`, less the `type` field.
@@ -86,11 +87,57 @@ pub(crate) struct RawRoute {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawUrlUpstream {
     pub target: Option<Scalar>,
+    /// [`RawWeightedTarget`] mappings.
+    pub targets: Option<Vec<Value>>,
+    pub load_balancer: Option<Scalar>,
+    pub hash_on: Option<Scalar>,
+    /// A [`RawHealthCheck`] mapping.
+    pub health_check: Option<Value>,
+    /// A [`RawOutlier`] mapping.
+    pub outlier: Option<Value>,
     pub timeout: Option<Scalar>,
     pub connect_timeout: Option<Scalar>,
     pub headers: Option<Mapping>,
     pub preserve_host: Option<Scalar>,
     pub strip_prefix: Option<Scalar>,
+}
+
+/// One entry of `targets:` of a `url` upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeightedTarget {
+    pub url: Option<Scalar>,
+    pub weight: Option<Scalar>,
+}
+
+/// `health_check:` of a `url` upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealthCheck {
+    pub path: Option<Scalar>,
+    pub interval: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+    pub healthy_threshold: Option<Scalar>,
+    pub unhealthy_threshold: Option<Scalar>,
+    /// One status or a list of them.
+    pub expected_status: Option<Value>,
+}
+
+/// `outlier:` of a `url` upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutlier {
+    pub consecutive_failures: Option<Scalar>,
+    pub ejection_time: Option<Scalar>,
+}
+
+/// `upstream:` with `type: health`, less the `type` field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealthUpstream {
+    pub probes: Option<Vec<Scalar>>,
+    pub probe_timeout: Option<Scalar>,
+    pub include_upstreams: Option<Scalar>,
 }
 
 /// `upstream:` with `type: static`, less the `type` field.
@@ -334,6 +381,125 @@ pub(crate) struct RawCache {
     pub status_header: Option<Scalar>,
 }
 
+/// Options of `type: timeout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeout {
+    pub request: Option<Scalar>,
+    pub first_byte: Option<Scalar>,
+    pub idle: Option<Scalar>,
+}
+
+/// Options of `type: retry`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    pub max_retries: Option<Scalar>,
+    pub retry_on: Option<Vec<Scalar>>,
+    pub methods: Option<Vec<Scalar>>,
+    pub backoff: Option<Scalar>,
+    pub base_delay: Option<Scalar>,
+    pub max_delay: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+    pub budget_percent: Option<Scalar>,
+    pub retry_count_header: Option<Scalar>,
+    pub max_replay_bytes: Option<Scalar>,
+}
+
+/// Options of `type: circuit-breaker`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCircuitBreaker {
+    pub scope: Option<Scalar>,
+    pub failure_threshold: Option<Scalar>,
+    pub failure_rate: Option<Scalar>,
+    pub window: Option<Scalar>,
+    pub min_requests: Option<Scalar>,
+    pub reset_timeout: Option<Scalar>,
+    pub half_open_max: Option<Scalar>,
+    pub failure_on: Option<Vec<Scalar>>,
+}
+
+/// Options of `type: latency-injection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLatencyInjection {
+    pub delay: Option<Scalar>,
+    pub jitter: Option<Scalar>,
+    pub percentage: Option<Scalar>,
+}
+
+/// Options of `type: fault-injection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFaultInjection {
+    pub abort_status: Option<Scalar>,
+    pub percentage: Option<Scalar>,
+    pub message: Option<Scalar>,
+}
+
+/// Options of `type: traffic-shadow`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrafficShadow {
+    pub target: Option<Scalar>,
+    pub percentage: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+}
+
+/// Options of `type: dynamic-routing`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDynamicRouting {
+    /// [`RawRoutingRule`] mappings.
+    pub rules: Option<Vec<Value>>,
+}
+
+/// One entry of `rules:` of `dynamic-routing`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoutingRule {
+    /// A [`RawRequestMatch`] mapping.
+    pub when: Option<Value>,
+    pub target: Option<Scalar>,
+    pub strip_prefix: Option<Scalar>,
+}
+
+/// `when:` of a `dynamic-routing` rule or of `interrupt`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequestMatch {
+    pub headers: Option<Mapping>,
+    pub query: Option<Mapping>,
+    pub path: Option<Scalar>,
+    /// One method or a list of them.
+    pub method: Option<Value>,
+}
+
+/// Options of `type: http-callout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttpCallout {
+    pub url: Option<Scalar>,
+    pub method: Option<Scalar>,
+    pub headers: Option<Mapping>,
+    pub body: Option<Scalar>,
+    pub set_headers_from: Option<Mapping>,
+    pub on_error: Option<Scalar>,
+    pub timeout: Option<Scalar>,
+}
+
+/// Options of `type: interrupt`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInterrupt {
+    pub status: Option<Scalar>,
+    pub headers: Option<Mapping>,
+    pub body: Option<Scalar>,
+    /// A [`RawRequestMatch`] mapping.
+    pub when: Option<Value>,
+}
+
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
@@ -429,6 +595,37 @@ pub(crate) fn object<T: DeserializeOwned>(
             None
         }
     }
+}
+
+/// A single value or a list of them at `path`, each with its own path: `path` itself for a
+/// single value, `path[i]` in a list (which may be empty). An entry that is not a single
+/// value is reported as `expected {what}, found ...`, and the whole is then `None`.
+pub(crate) fn one_or_list(
+    value: Value,
+    path: &str,
+    what: &str,
+    errors: &mut Errors,
+) -> Option<Vec<(String, Scalar)>> {
+    let items: Vec<(String, Value)> = match value {
+        Value::Sequence(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (error::index(path, i), v))
+            .collect(),
+        single => vec![(path.to_owned(), single)],
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (at, item) in items {
+        match Scalar::from_value(&item) {
+            Some(text) => out.push((at, text)),
+            None => {
+                errors.add(&at, format!("expected {what}, found {}", kind(&item)));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// Splits a tagged object (`{type: x, ...}`, as upstreams and policies are written) into its

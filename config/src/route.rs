@@ -1,4 +1,5 @@
-//! `routes:` entries: the route path, methods, and the upstream with its target URL.
+//! `routes:` entries: the route path, methods, `websocket`, and the upstream with its target
+//! URL (group settings and `type: health` in `upstream.rs`).
 
 use std::net::Ipv6Addr;
 use std::time::Duration;
@@ -9,9 +10,9 @@ use crate::error::{self, Errors};
 use crate::model::{RouteSpec, StaticUpstream, TargetUrl, UpstreamSpec, UrlUpstream};
 use crate::raw::{self, kind, RawRoute, RawStaticUpstream, RawUrlUpstream, Scalar};
 use crate::validate::{positive_duration, required};
-use crate::{http, policy};
+use crate::{guards, http, policy, upstream};
 
-const UPSTREAM_TYPES: &[&str] = &["url", "static"];
+const UPSTREAM_TYPES: &[&str] = &["url", "static", "health"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HTTP_PORT: u16 = 80;
@@ -52,11 +53,25 @@ fn route(value: Value, path: &str, errors: &mut Errors) -> Option<RouteSpec> {
     let policies = policy::list(raw.policies, &error::key(path, "policies"), errors);
     let upstream = required(raw.upstream, path, "upstream", errors)
         .and_then(|u| upstream(u, &error::key(path, "upstream"), errors));
+    let websocket_at = error::key(path, "websocket");
+    let websocket = guards::flag(raw.websocket, &websocket_at, false, errors);
+    // Judged only on a valid upstream, so a mistake there is reported once, as itself.
+    let websocket = match (websocket, &upstream) {
+        (Some(true), Some(UpstreamSpec::Static(_) | UpstreamSpec::Health(_))) => {
+            errors.add(
+                &websocket_at,
+                "websocket: true needs a url upstream (the connection is tunnelled to it)",
+            );
+            None
+        }
+        (websocket, _) => websocket,
+    };
     Some(RouteSpec {
         path: route_path?,
         methods: methods?,
         policies: policies?,
         upstream: upstream?,
+        websocket: websocket?,
         field_path: path.to_owned(),
     })
 }
@@ -118,14 +133,33 @@ fn upstream(value: Value, path: &str, errors: &mut Errors) -> Option<UpstreamSpe
             let raw = raw::object(rest, path, &["type"], errors)?;
             static_upstream(raw, path, errors).map(UpstreamSpec::Static)
         }
+        "health" => {
+            let raw = raw::object(rest, path, &["type"], errors)?;
+            upstream::health_upstream(raw, path, errors).map(UpstreamSpec::Health)
+        }
         // `tagged` only returns names from UPSTREAM_TYPES.
         _ => None,
     }
 }
 
 fn url_upstream(raw: RawUrlUpstream, path: &str, errors: &mut Errors) -> Option<UrlUpstream> {
-    let target = required(raw.target, path, "target", errors)
-        .and_then(|t| errors.check(&error::key(path, "target"), target_url(&t.0)));
+    let balancer = upstream::balancer_name(
+        &raw.load_balancer,
+        &error::key(path, "load_balancer"),
+        errors,
+    );
+    let targets = upstream::targets(raw.target, raw.targets, balancer, path, errors);
+    let load_balancer = upstream::load_balancer(balancer, raw.hash_on, path, errors);
+    let health_check = match raw.health_check {
+        Some(value) => {
+            upstream::health_check(value, &error::key(path, "health_check"), errors).map(Some)
+        }
+        None => Some(None),
+    };
+    let outlier = match raw.outlier {
+        Some(value) => upstream::outlier(value, &error::key(path, "outlier"), errors).map(Some),
+        None => Some(None),
+    };
     let timeout = positive_duration(
         raw.timeout,
         &error::key(path, "timeout"),
@@ -147,8 +181,13 @@ fn url_upstream(raw: RawUrlUpstream, path: &str, errors: &mut Errors) -> Option<
         Some(text) => errors.check(&error::key(path, "strip_prefix"), http::prefix(&text.0)),
         None => Some(None),
     };
+    let targets = targets?;
     Some(UrlUpstream {
-        target: target?,
+        target: targets[0].url.clone(),
+        targets,
+        load_balancer: load_balancer?,
+        health_check: health_check?,
+        outlier: outlier?,
         timeout: timeout?,
         connect_timeout: connect_timeout?,
         headers,
@@ -176,16 +215,7 @@ pub(crate) fn status(field: Option<Scalar>, path: &str, errors: &mut Errors) -> 
     let Some(text) = field else {
         return Some(DEFAULT_STATUS);
     };
-    match text.integer::<u16>() {
-        Ok(code) if (100..=599).contains(&code) => Some(code),
-        Ok(_) | Err(_) => {
-            errors.add(
-                path,
-                format!("invalid status {:?} (expected 100..=599)", text.0),
-            );
-            None
-        }
-    }
+    errors.check(path, upstream::status_code(&text, 100))
 }
 
 /// Parses `http://host[:port][/path-prefix]`.

@@ -7,7 +7,10 @@ use super::*;
 
 mod auth;
 mod guards;
+mod resilience;
+mod routing;
 mod traffic;
+mod upstreams;
 
 /// A fixed environment, so tests never depend on (or race over) the process's.
 fn env(name: &str) -> Option<String> {
@@ -270,6 +273,7 @@ fn defaults() {
     let route = &c.routes[0];
     assert!(route.policies.is_empty());
     assert_eq!(route.methods, None);
+    assert!(!route.websocket);
     let UpstreamSpec::Static(s) = &route.upstream else {
         panic!()
     };
@@ -285,6 +289,16 @@ fn defaults() {
     assert_eq!(u.connect_timeout, Duration::from_secs(5));
     assert!(!u.preserve_host);
     assert_eq!(u.strip_prefix, None);
+    assert_eq!(
+        u.targets,
+        [WeightedTarget {
+            url: u.target.clone(),
+            weight: 1
+        }]
+    );
+    assert_eq!(u.load_balancer, LoadBalancer::RoundRobin);
+    assert_eq!(u.health_check, None);
+    assert_eq!(u.outlier, None);
 
     let c = ok(&format!("{MINIMAL}policies:\n  - type: mock\n"));
     let PolicyKind::Mock(m) = &c.policies[0].kind else {
@@ -451,7 +465,8 @@ fn unknown_fields_name_the_field_and_list_valid_ones() {
         (
             "routes[0].upstream.tiemout".into(),
             "unknown field \"tiemout\" (did you mean \"timeout\"?), expected one of: type, \
-             target, timeout, connect_timeout, headers, preserve_host, strip_prefix"
+             target, targets, load_balancer, hash_on, health_check, outlier, timeout, \
+             connect_timeout, headers, preserve_host, strip_prefix"
                 .into()
         )
     );
@@ -474,9 +489,10 @@ fn unknown_policy_type() {
             "policies[0].type".into(),
             "unknown policy type \"ip-filtr\" (did you mean \"ip-filter\"?), expected one of: \
              ip-filter, geo-ip-filter, cors, request-limit, ssl-enforce, override-method, \
-             json-threat-protection, regex-threat-protection, jwt-auth, api-key-auth, \
-             basic-auth, oauth2, rbac, rate-limit, cache, request-transform, \
-             response-transform, mock"
+             json-threat-protection, regex-threat-protection, latency-injection, \
+             fault-injection, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, rate-limit, \
+             circuit-breaker, cache, request-transform, dynamic-routing, http-callout, \
+             timeout, retry, response-transform, traffic-shadow, interrupt, mock"
                 .into()
         )
     );
@@ -486,8 +502,10 @@ fn unknown_policy_type() {
             "policies[0]".into(),
             "missing required field \"type\" (one of: ip-filter, geo-ip-filter, cors, \
              request-limit, ssl-enforce, override-method, json-threat-protection, \
-             regex-threat-protection, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, \
-             rate-limit, cache, request-transform, response-transform, mock)"
+             regex-threat-protection, latency-injection, fault-injection, jwt-auth, \
+             api-key-auth, basic-auth, oauth2, rbac, rate-limit, circuit-breaker, cache, \
+             request-transform, dynamic-routing, http-callout, timeout, retry, \
+             response-transform, traffic-shadow, interrupt, mock)"
                 .into()
         )
     );
@@ -504,6 +522,8 @@ fn every_policy_type_name_round_trips() {
         ("override-method", "allowed_methods: [DELETE]"),
         ("json-threat-protection", "max_depth: 5"),
         ("regex-threat-protection", "patterns: [{regex: x}]"),
+        ("latency-injection", "delay: 10ms"),
+        ("fault-injection", "abort_status: 503, percentage: 1"),
         ("jwt-auth", "jwks_url: 'http://idp/jwks.json'"),
         ("api-key-auth", "header_name: x-key"),
         ("basic-auth", "realm: r"),
@@ -513,9 +533,19 @@ fn every_policy_type_name_round_trips() {
         ),
         ("rbac", "roles: [admin]"),
         ("rate-limit", "max: 10"),
+        ("circuit-breaker", "scope: route"),
         ("cache", "ttl: 1m"),
         ("request-transform", "remove_headers: [a]"),
+        (
+            "dynamic-routing",
+            "rules: [{when: {method: POST}, target: 'http://b'}]",
+        ),
+        ("http-callout", "url: 'http://authz/check'"),
+        ("timeout", "request: 5s"),
+        ("retry", "max_retries: 2"),
         ("response-transform", "remove_headers: [a]"),
+        ("traffic-shadow", "target: 'http://mirror'"),
+        ("interrupt", "when: {path: ^/old}"),
         ("mock", "status: 204"),
     ];
     assert_eq!(POLICY_TYPES, options.map(|(t, _)| t));
@@ -606,7 +636,7 @@ fn missing_required_fields() {
         error(&with_route_fields("    upstream: {type: url}\n")),
         (
             "routes[0].upstream".into(),
-            "missing required field \"target\"".into()
+            "missing required field \"target\" (or \"targets\" for several)".into()
         )
     );
 }

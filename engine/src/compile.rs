@@ -15,10 +15,11 @@ use sluice_policies::{
     JwtKeys, Mock, Op, Rbac, Skip,
 };
 
+use crate::balance::{Algorithm, Balancer, TargetSpec};
 use crate::program::MAX_OPS;
 use crate::{
     FetchTarget, OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse,
-    Upstream, UrlUpstream,
+    Upstream, UpstreamTarget, UrlUpstream,
 };
 
 /// A problem found while compiling (after validation), with the field it concerns.
@@ -318,6 +319,20 @@ fn compile_program(
                 });
                 Op::Mock((p.mocks.len() - 1) as u32)
             }
+            PolicyKind::Timeout(_)
+            | PolicyKind::Retry(_)
+            | PolicyKind::CircuitBreaker(_)
+            | PolicyKind::LatencyInjection(_)
+            | PolicyKind::FaultInjection(_)
+            | PolicyKind::TrafficShadow(_)
+            | PolicyKind::DynamicRouting(_)
+            | PolicyKind::HttpCallout(_)
+            | PolicyKind::Interrupt(_) => {
+                return Err(CompileError {
+                    path: spec.field_path.clone(),
+                    message: format!("{} is not wired into the engine yet", spec.kind.type_name()),
+                });
+            }
         };
         p.push(OpEntry {
             op,
@@ -377,35 +392,26 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
             body: Bytes::from(s.body.clone()),
         })),
         UpstreamSpec::Url(u) => {
-            let t = &u.target;
-            let addrs: Vec<_> = (t.host.as_str(), t.port)
-                .to_socket_addrs()
-                .map_err(|e| CompileError {
-                    path: format!("{}.upstream.target", spec.field_path),
-                    message: format!("cannot resolve {}: {e}", t.host),
-                })?
+            let path = format!("{}.upstream.target", spec.field_path);
+            let targets = vec![compile_target(&u.target, &path)?];
+            let names = targets
+                .iter()
+                .map(|t| TargetSpec {
+                    name: t.display.clone(),
+                    weight: 1,
+                })
                 .collect();
-            if addrs.is_empty() {
-                return Err(CompileError {
-                    path: format!("{}.upstream.target", spec.field_path),
-                    message: format!("{} resolves to no address", t.host),
-                });
-            }
-            let host = if t.host.contains(':') {
-                format!("[{}]", t.host)
-            } else {
-                t.host.clone()
-            };
-            let authority = if t.port == 80 {
-                host.clone()
-            } else {
-                format!("{host}:{}", t.port)
-            };
+            let display = targets
+                .iter()
+                .map(|t| t.display.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
             Ok(Upstream::Url(UrlUpstream {
-                addrs,
-                display: format!("{}://{host}:{}{}", t.scheme, t.port, t.path_prefix),
-                authority: Bytes::from(authority),
-                path_prefix: t.path_prefix.clone(),
+                key: format!("{}#{display}", spec.path),
+                balancer: Balancer::new(Algorithm::RoundRobin, names),
+                health_check: None,
+                display,
+                targets,
                 strip_prefix: u.strip_prefix.clone(),
                 timeout: u.timeout,
                 connect_timeout: u.connect_timeout,
@@ -417,7 +423,47 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
                 preserve_host: u.preserve_host,
             }))
         }
+        UpstreamSpec::Health(_) => Err(CompileError {
+            path: spec.field_path.clone(),
+            message: "health is not wired into the engine yet".into(),
+        }),
     }
+}
+
+/// Resolves and renders one upstream target.
+fn compile_target(
+    t: &sluice_config::TargetUrl,
+    path: &str,
+) -> Result<UpstreamTarget, CompileError> {
+    let addrs: Vec<_> = (t.host.as_str(), t.port)
+        .to_socket_addrs()
+        .map_err(|e| CompileError {
+            path: path.to_owned(),
+            message: format!("cannot resolve {}: {e}", t.host),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(CompileError {
+            path: path.to_owned(),
+            message: format!("{} resolves to no address", t.host),
+        });
+    }
+    let host = if t.host.contains(':') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    let authority = if t.port == 80 {
+        host.clone()
+    } else {
+        format!("{host}:{}", t.port)
+    };
+    Ok(UpstreamTarget {
+        addrs,
+        display: format!("{}://{host}:{}{}", t.scheme, t.port, t.path_prefix),
+        authority: Bytes::from(authority),
+        path_prefix: t.path_prefix.clone(),
+    })
 }
 
 mod guards;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use bytes::{BufMut, BytesMut};
 use sluice_codec::{BodyFraming, RequestHead};
 
-use crate::{ErrorKind, RequestContext, UrlUpstream};
+use crate::{ErrorKind, RequestContext, UpstreamTarget, UrlUpstream};
 
 /// Headers that describe one connection, not the message; never forwarded (RFC 9110 7.6.1).
 /// `expect` is here because the gateway answers `100-continue` itself.
@@ -139,6 +139,7 @@ pub fn write_upstream_target(
     req: &RequestHead,
     base_path_len: usize,
     up: &UrlUpstream,
+    target: &UpstreamTarget,
     dst: &mut BytesMut,
 ) {
     let mut rest = &req.path[base_path_len.min(req.path.len())..];
@@ -148,9 +149,9 @@ pub fn write_upstream_target(
             rest = &rest[s.len()..];
         }
     }
-    dst.put_slice(up.path_prefix.as_bytes());
-    let mut last_slash = up.path_prefix.ends_with('/');
-    let mut wrote_any = !up.path_prefix.is_empty();
+    dst.put_slice(target.path_prefix.as_bytes());
+    let mut last_slash = target.path_prefix.ends_with('/');
+    let mut wrote_any = !target.path_prefix.is_empty();
     if rest.first() != Some(&b'/') && !rest.is_empty() {
         dst.put_u8(b'/');
         last_slash = true;
@@ -180,13 +181,14 @@ pub fn encode_upstream_head(
     req: &RequestHead,
     base_path_len: usize,
     up: &UrlUpstream,
+    target: &UpstreamTarget,
     ctx: &RequestContext,
     request_id_header: &[u8],
     dst: &mut BytesMut,
 ) {
     dst.put_slice(req.method.as_str().as_bytes());
     dst.put_u8(b' ');
-    write_upstream_target(req, base_path_len, up, dst);
+    write_upstream_target(req, base_path_len, up, target, dst);
     dst.put_slice(b" HTTP/1.1\r\n");
 
     for h in &req.headers {
@@ -206,7 +208,7 @@ pub fn encode_upstream_head(
     dst.put_slice(b"host: ");
     match (up.preserve_host, client_host) {
         (true, Some(h)) => dst.put_slice(h),
-        _ => dst.put_slice(&up.authority),
+        _ => dst.put_slice(&target.authority),
     }
     dst.put_slice(b"\r\n");
 

@@ -27,6 +27,7 @@ pub use interp::{run_request, run_request_from, run_response, Flow, PolicyEnv};
 pub use program::{OpEntry, Program};
 pub use router::{RouteMatch, Router};
 pub use snapshot::{
-    FetchTarget, Route, RuntimeLimits, Snapshot, StaticResponse, Upstream, UrlUpstream,
+    FetchTarget, HealthCheck, Route, RuntimeLimits, Snapshot, StaticResponse, Upstream,
+    UpstreamTarget, UrlUpstream,
 };
 pub use state::ShardState;

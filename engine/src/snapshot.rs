@@ -101,19 +101,46 @@ pub enum Upstream {
 /// A compiled `type: url` upstream.
 #[derive(Debug)]
 pub struct UrlUpstream {
+    /// Identifies this upstream's per-shard balancer state across reloads (route pattern
+    /// and target list).
+    pub key: String,
+    /// The targets requests are spread over (one for `target:`).
+    pub targets: Vec<UpstreamTarget>,
+    /// Picks a target per request; its mutable half lives in each shard.
+    pub balancer: crate::balance::Balancer,
+    /// Active health checking, run by shard 0 and published to every shard.
+    pub health_check: Option<HealthCheck>,
+    pub strip_prefix: Option<String>,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub headers: Vec<(Bytes, Bytes)>,
+    pub preserve_host: bool,
+    /// `http://host:port/prefix` of each target, for listings and logs.
+    pub display: String,
+}
+
+/// One target of a `url` upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamTarget {
     /// Resolved at compile time (and again on every reload) so no request waits on DNS.
     pub addrs: Vec<SocketAddr>,
     /// `host[:port]` for the upstream `Host` header (port omitted when 80).
     pub authority: Bytes,
     /// Target path prefix without trailing `/`; may be empty.
     pub path_prefix: String,
-    pub strip_prefix: Option<String>,
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    pub headers: Vec<(Bytes, Bytes)>,
-    pub preserve_host: bool,
-    /// `http://host:port/prefix`, for listings and logs.
+    /// `http://host:port/prefix`.
     pub display: String,
+}
+
+/// `health_check:` of a `url` upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    pub expected_status: Vec<u16>,
 }
 
 /// A compiled `type: static` upstream.

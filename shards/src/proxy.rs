@@ -11,7 +11,9 @@ use sluice_codec::{
 };
 use sluice_engine::body::BodyChecks;
 use sluice_engine::forward::encode_upstream_head;
-use sluice_engine::{run_response, ErrorKind, RequestContext, Route, Snapshot, UrlUpstream};
+use sluice_engine::{
+    run_response, ErrorKind, RequestContext, Route, Snapshot, UpstreamTarget, UrlUpstream,
+};
 use sluice_policies::cache::StoreWriter;
 
 use crate::conn::{answer_error, conn_header, Downstream, SMALL_BODY};
@@ -56,21 +58,12 @@ pub async fn forward(
     let started = shard.watchdog.now();
     let deadline = started + up.timeout;
 
-    let mut head = BytesMut::with_capacity(512);
-    encode_upstream_head(
-        &req,
-        route.base_path_len,
-        up,
-        ctx,
-        &snap.request_id_header,
-        &mut head,
-    );
     // A small body already in the read buffer rides in the same write as the head and can
-    // be replayed on a retry.
-    let body_buffered = match req.framing {
-        BodyFraming::None => true,
+    // be replayed on a retry (or on another target).
+    let buffered_body: Option<Bytes> = match req.framing {
+        BodyFraming::None => Some(Bytes::new()),
         BodyFraming::Length(n) if conn.rbuf.len() as u64 >= n && n as usize <= SMALL_BODY => {
-            let body = conn.rbuf.split_to(n as usize);
+            let body = conn.rbuf.split_to(n as usize).freeze();
             if !ctx.body_checks.is_empty() {
                 let checked = ctx
                     .body_checks
@@ -78,44 +71,58 @@ pub async fn forward(
                     .and_then(|()| ctx.body_checks.finish());
                 if let Err(r) = checked {
                     let e = ErrorKind::Rejected(r);
-                    return answer_error(
-                        conn,
-                        shard,
-                        snap,
-                        &req,
-                        ctx,
-                        Some(&route.program),
-                        e,
-                        true,
-                    )
-                    .await;
+                    let program = Some(&route.program);
+                    return answer_error(conn, shard, snap, &req, ctx, program, e, true).await;
                 }
             }
-            head.put_slice(&body);
-            true
+            Some(body)
         }
-        _ => false,
+        _ => None,
     };
-    let head = head.freeze();
+    let body_buffered = buffered_body.is_some();
     let replayable = body_buffered && req.method.is_idempotent();
 
+    let Some(target_idx) = shard.balancers.pick(up, &req, ctx) else {
+        let e = ErrorKind::Rejected(sluice_policies::Reject::new(
+            503,
+            "no_healthy_upstream",
+            "No healthy upstream target is available",
+        ));
+        return answer_error(
+            conn,
+            shard,
+            snap,
+            &req,
+            ctx,
+            Some(&route.program),
+            e,
+            !body_buffered,
+        )
+        .await;
+    };
+    let target = &up.targets[target_idx];
+    let mut head = BytesMut::with_capacity(512);
+    encode_upstream_head(
+        &req,
+        route.base_path_len,
+        up,
+        target,
+        ctx,
+        &snap.request_id_header,
+        &mut head,
+    );
+    if let Some(body) = &buffered_body {
+        head.put_slice(body);
+    }
+    let head = head.freeze();
+
+    shard.balancers.start(up, target_idx);
     let mut fresh_only = false;
-    let (mut uc, resp, addr) = loop {
-        let (mut uc, addr, reused) = match checkout_or_connect(shard, up, fresh_only).await {
+    let exchanged = loop {
+        let (mut uc, addr, reused) = match checkout_or_connect(shard, up, target, fresh_only).await
+        {
             Ok(c) => c,
-            Err(e) => {
-                return answer_error(
-                    conn,
-                    shard,
-                    snap,
-                    &req,
-                    ctx,
-                    Some(&route.program),
-                    e,
-                    !body_buffered,
-                )
-                .await
-            }
+            Err(e) => break Err(ExchangeFail::Fatal(e)),
         };
         match exchange(
             conn,
@@ -131,33 +138,52 @@ pub async fn forward(
         )
         .await
         {
-            Ok(resp) => break (uc, resp, addr),
+            Ok(resp) => break Ok((uc, resp, addr)),
             Err(ExchangeFail::Stale) if reused && replayable => {
                 fresh_only = true;
                 continue;
             }
-            Err(fail @ (ExchangeFail::Stale | ExchangeFail::Fatal(_))) => {
-                let e = match fail {
-                    ExchangeFail::Fatal(e) => e,
-                    _ => ErrorKind::BadGateway("Upstream closed the connection".into()),
-                };
-                let program = Some(&route.program);
-                return answer_error(conn, shard, snap, &req, ctx, program, e, !body_buffered)
-                    .await;
-            }
-            Err(ExchangeFail::Body(f)) => {
-                let e = match f {
-                    BodyFail::Downstream => return false,
-                    BodyFail::Malformed => {
-                        ErrorKind::BadRequest("Malformed chunked request body".into())
-                    }
-                    BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
-                    BodyFail::Rejected(r) => ErrorKind::Rejected(r),
-                    BodyFail::Upstream(io) => io.into(),
-                };
-                return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, true)
-                    .await;
-            }
+            Err(fail) => break Err(fail),
+        }
+    };
+    let (mut uc, resp, addr) = match exchanged {
+        Ok(x) => {
+            let failed = matches!(x.1.status, 502..=504);
+            shard.balancers.finish(up, target_idx, !failed);
+            x
+        }
+        Err(fail) => {
+            let upstream_fault = !matches!(
+                fail,
+                ExchangeFail::Body(
+                    BodyFail::Downstream
+                        | BodyFail::Malformed
+                        | BodyFail::TooLarge
+                        | BodyFail::Rejected(_)
+                )
+            );
+            shard.balancers.finish(up, target_idx, !upstream_fault);
+            let (e, fatal) = match fail {
+                ExchangeFail::Fatal(e) => (e, !body_buffered),
+                ExchangeFail::Stale => (
+                    ErrorKind::BadGateway("Upstream closed the connection".into()),
+                    !body_buffered,
+                ),
+                ExchangeFail::Body(f) => (
+                    match f {
+                        BodyFail::Downstream => return false,
+                        BodyFail::Malformed => {
+                            ErrorKind::BadRequest("Malformed chunked request body".into())
+                        }
+                        BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
+                        BodyFail::Rejected(r) => ErrorKind::Rejected(r),
+                        BodyFail::Upstream(io) => io.into(),
+                    },
+                    true,
+                ),
+            };
+            return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, fatal)
+                .await;
         }
     };
 
@@ -234,17 +260,18 @@ pub async fn forward(
 async fn checkout_or_connect(
     shard: &Shard,
     up: &UrlUpstream,
+    target: &UpstreamTarget,
     fresh_only: bool,
 ) -> Result<(UpstreamConn, SocketAddr, bool), ErrorKind> {
     if !fresh_only {
-        for &addr in &up.addrs {
+        for &addr in &target.addrs {
             if let Some(c) = shard.pool.checkout(addr) {
                 return Ok((c, addr, true));
             }
         }
     }
     let mut last = ErrorKind::BadGateway("Upstream has no address".into());
-    for &addr in &up.addrs {
+    for &addr in &target.addrs {
         match monoio::time::timeout(up.connect_timeout, TcpStream::connect_addr(addr)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);

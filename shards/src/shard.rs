@@ -32,6 +32,8 @@ pub struct Shard {
     cached: RefCell<Rc<Arc<Snapshot>>>,
     pub watchdog: Watchdog,
     pub pool: Pool,
+    /// Balancer state (in-flight counts, ejections, health) per upstream.
+    pub balancers: crate::balancers::Balancers,
     /// Policy caches (Basic credentials, verified tokens, JWKS), kept across reloads.
     pub state: sluice_engine::ShardState,
     /// Side calls (JWKS fetches, lease requests) in flight, for single-flight.
@@ -55,6 +57,7 @@ impl Shard {
             cached: RefCell::new(Rc::new(first)),
             watchdog: Watchdog::default(),
             pool: Pool::default(),
+            balancers: Default::default(),
             state: sluice_engine::ShardState::new(id, mesh.len()),
             in_flight: Default::default(),
             mesh,

@@ -151,7 +151,9 @@ fn idle_shards_survive_a_reload_tick() {
         &["--shards", "2"],
     );
     assert_eq!(gw.get("/limited").status, 200);
-    gw.rewrite_config(&static_route("[{type: rate-limit, max: 50, window: 60s, max_keys: 10}]"));
+    gw.rewrite_config(&static_route(
+        "[{type: rate-limit, max: 50, window: 60s, max_keys: 10}]",
+    ));
     gw.signal(libc::SIGHUP);
     assert!(gw.wait_stderr("config reloaded", Duration::from_secs(5)));
     // Two housekeeping rounds on both shards.

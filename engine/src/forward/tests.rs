@@ -1,5 +1,5 @@
 use super::*;
-use crate::TraceContext;
+use crate::{TraceContext, UpstreamTarget};
 use bytes::{Bytes, BytesMut};
 use sluice_codec::{parse_request_head, HeadLimits, Headers};
 use std::time::Duration;
@@ -12,10 +12,23 @@ fn head(raw: &str) -> RequestHead {
 }
 
 fn upstream(prefix: &str, strip: Option<&str>) -> UrlUpstream {
-    UrlUpstream {
+    let target = UpstreamTarget {
         addrs: vec!["127.0.0.1:9000".parse().unwrap()],
         authority: Bytes::from_static(b"127.0.0.1:9000"),
         path_prefix: prefix.into(),
+        display: String::new(),
+    };
+    UrlUpstream {
+        key: String::new(),
+        balancer: crate::balance::Balancer::new(
+            crate::balance::Algorithm::RoundRobin,
+            vec![crate::balance::TargetSpec {
+                name: "t".into(),
+                weight: 1,
+            }],
+        ),
+        health_check: None,
+        targets: vec![target],
         strip_prefix: strip.map(Into::into),
         timeout: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
@@ -27,7 +40,7 @@ fn upstream(prefix: &str, strip: Option<&str>) -> UrlUpstream {
 
 fn target(raw: &str, base: usize, up: &UrlUpstream) -> String {
     let mut dst = BytesMut::new();
-    write_upstream_target(&head(raw), base, up, &mut dst);
+    write_upstream_target(&head(raw), base, up, &up.targets[0], &mut dst);
     String::from_utf8(dst.to_vec()).unwrap()
 }
 
@@ -87,10 +100,12 @@ fn head_strips_hop_by_hop_and_adds_forwarding() {
         b"x-request-id",
     );
     let mut dst = BytesMut::new();
+    let up = upstream("", None);
     encode_upstream_head(
         &req,
         0,
-        &upstream("", None),
+        &up,
+        &up.targets[0],
         &ctx,
         b"x-request-id",
         &mut dst,

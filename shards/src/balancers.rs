@@ -1,0 +1,111 @@
+//! Per-shard balancer state for every `url` upstream, keyed by the upstream's identity
+//! (route and target list) so it survives reloads that keep the targets.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Instant;
+
+use sluice_codec::RequestHead;
+use sluice_engine::balance::{Algorithm, BalancerState, HashOn, Outcome};
+use sluice_engine::{RequestContext, UrlUpstream};
+
+/// The shard's balancer states.
+#[derive(Default)]
+pub struct Balancers {
+    states: RefCell<HashMap<String, BalancerState>>,
+}
+
+impl Balancers {
+    fn with<R>(&self, up: &UrlUpstream, f: impl FnOnce(&mut BalancerState) -> R) -> R {
+        let mut states = self.states.borrow_mut();
+        if let Some(state) = states.get_mut(&up.key) {
+            if state.len() != up.targets.len() {
+                state.resize(up.targets.len());
+            }
+            return f(state);
+        }
+        // First request to this upstream on this shard: the only time the key is cloned.
+        f(states.entry(up.key.clone()).or_insert_with(|| up.balancer.new_state()))
+    }
+
+    /// The target for this request, or `None` when every target is down.
+    pub fn pick(&self, up: &UrlUpstream, req: &RequestHead, ctx: &RequestContext) -> Option<usize> {
+        self.pick_excluding(up, req, ctx, &[])
+    }
+
+    /// Like [`Balancers::pick`], preferring targets not in `tried` (retries).
+    pub fn pick_excluding(
+        &self,
+        up: &UrlUpstream,
+        req: &RequestHead,
+        ctx: &RequestContext,
+        tried: &[usize],
+    ) -> Option<usize> {
+        if up.targets.len() == 1 && tried.is_empty() {
+            // The common single-target case: still honour active health.
+            return self.with(up, |s| s.is_healthy(0).then_some(0));
+        }
+        let ip;
+        let key: Option<&[u8]> = match up.balancer.algorithm() {
+            Algorithm::Hash(HashOn::Ip) => {
+                ip = ctx.client.ip().to_string();
+                Some(ip.as_bytes())
+            }
+            Algorithm::Hash(HashOn::Header(name)) => req.headers.get(name).map(|v| v.as_ref()),
+            Algorithm::Hash(HashOn::Cookie(name)) => cookie(req, name),
+            Algorithm::Hash(HashOn::Path) => Some(&req.path[..]),
+            _ => None,
+        };
+        let now = Instant::now();
+        self.with(up, |s| {
+            up.balancer.pick(s, key, tried, now, fastrand::u64(..))
+        })
+    }
+
+    /// Counts a request in flight on target `i`.
+    pub fn start(&self, up: &UrlUpstream, i: usize) {
+        self.with(up, |s| s.start(i));
+    }
+
+    /// Ends a request on target `i`; failures feed passive outlier detection.
+    pub fn finish(&self, up: &UrlUpstream, i: usize, success: bool) {
+        let outcome = if success {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let ejected = self.with(up, |s| s.finish(i, outcome, Instant::now()));
+        if let Some(for_how_long) = ejected {
+            tracing::warn!(upstream = %up.targets[i].display, ?for_how_long, "target ejected after consecutive failures");
+        }
+    }
+
+    /// Applies an active health-check verdict published by the checking shard.
+    pub fn set_health(&self, key: &str, i: usize, healthy: bool) {
+        if let Some(s) = self.states.borrow_mut().get_mut(key) {
+            if i < s.len() {
+                s.set_health(i, healthy);
+            }
+        }
+    }
+
+    /// Makes sure a state exists for `up` (so health verdicts have somewhere to land).
+    pub fn ensure(&self, up: &UrlUpstream) {
+        self.with(up, |_| ());
+    }
+}
+
+fn cookie<'a>(req: &'a RequestHead, name: &str) -> Option<&'a [u8]> {
+    for v in req.headers.get_all("cookie") {
+        for part in v.split(|&b| b == b';') {
+            let part = part.trim_ascii();
+            if part.len() > name.len()
+                && part.starts_with(name.as_bytes())
+                && part[name.len()] == b'='
+            {
+                return Some(&part[name.len() + 1..]);
+            }
+        }
+    }
+    None
+}
