@@ -15,11 +15,11 @@ use sluice_policies::{
     JwtKeys, Mock, Op, Rbac, Skip,
 };
 
-use crate::balance::{Algorithm, Balancer, TargetSpec};
+use crate::balance::{Algorithm, Balancer, HashOn, OutlierConfig, TargetSpec};
 use crate::program::MAX_OPS;
 use crate::{
-    FetchTarget, OpEntry, Program, Route, Router, RuntimeLimits, Snapshot, StaticResponse,
-    Upstream, UpstreamTarget, UrlUpstream,
+    FetchTarget, HealthCheck, OpEntry, Program, Route, Router, RuntimeLimits, Snapshot,
+    StaticResponse, Upstream, UpstreamTarget, UrlUpstream,
 };
 
 /// A problem found while compiling (after validation), with the field it concerns.
@@ -158,7 +158,7 @@ fn compile_route(
         params,
         methods,
         base_path_len: base.len(),
-        websocket: false,
+        websocket: spec.websocket,
         program,
         upstream,
     })
@@ -319,15 +319,65 @@ fn compile_program(
                 });
                 Op::Mock((p.mocks.len() - 1) as u32)
             }
-            PolicyKind::Timeout(_)
-            | PolicyKind::Retry(_)
-            | PolicyKind::CircuitBreaker(_)
-            | PolicyKind::LatencyInjection(_)
-            | PolicyKind::FaultInjection(_)
-            | PolicyKind::TrafficShadow(_)
-            | PolicyKind::DynamicRouting(_)
-            | PolicyKind::HttpCallout(_)
-            | PolicyKind::Interrupt(_) => {
+            PolicyKind::Timeout(o) => {
+                p.timeouts.push(sluice_policies::timeout::TimeoutPolicy {
+                    request: o.request,
+                    first_byte: o.first_byte,
+                    idle: o.idle,
+                });
+                Op::Timeout((p.timeouts.len() - 1) as u32)
+            }
+            PolicyKind::Retry(o) => {
+                let budget_id = format!("{route_pattern}#{route_key:x}:{}", spec.name);
+                p.retries.push((resilience::retry(o), budget_id));
+                Op::Retry((p.retries.len() - 1) as u32)
+            }
+            PolicyKind::CircuitBreaker(o) => {
+                let id = format!("{route_pattern}#{route_key:x}:{}", spec.name);
+                p.breakers.push(resilience::breaker(o, id));
+                Op::CircuitBreaker((p.breakers.len() - 1) as u32)
+            }
+            PolicyKind::LatencyInjection(o) => {
+                p.latencies.push(sluice_policies::fault::LatencyInjection {
+                    delay: o.delay,
+                    jitter: o.jitter,
+                    percentage: o.percentage,
+                });
+                Op::LatencyInjection((p.latencies.len() - 1) as u32)
+            }
+            PolicyKind::FaultInjection(o) => {
+                p.faults.push(sluice_policies::fault::FaultInjection {
+                    abort_status: o.abort_status,
+                    percentage: o.percentage,
+                    message: o.message.clone().into(),
+                });
+                Op::FaultInjection((p.faults.len() - 1) as u32)
+            }
+            PolicyKind::DynamicRouting(o) => {
+                let mut rules = Vec::with_capacity(o.rules.len());
+                for (i, rule) in o.rules.iter().enumerate() {
+                    let at = format!("{}.rules[{i}].target", spec.field_path);
+                    p.alt_targets.push(compile_target(&rule.target, &at)?);
+                    rules.push(sluice_policies::dynamic_routing::Rule {
+                        when: resilience::condition(&rule.when),
+                        target: p.alt_targets.len() - 1,
+                        strip_prefix: rule.strip_prefix.clone(),
+                    });
+                }
+                p.dynamic_routes
+                    .push(sluice_policies::dynamic_routing::DynamicRouting { rules });
+                Op::DynamicRouting((p.dynamic_routes.len() - 1) as u32)
+            }
+            PolicyKind::Interrupt(o) => {
+                p.interrupts.push(sluice_policies::interrupt::Interrupt {
+                    status: o.status,
+                    headers: to_headers(&o.headers),
+                    body: Bytes::from(o.body.clone()),
+                    when: Some(resilience::condition(&o.when)),
+                });
+                Op::Interrupt((p.interrupts.len() - 1) as u32)
+            }
+            PolicyKind::TrafficShadow(_) | PolicyKind::HttpCallout(_) => {
                 return Err(CompileError {
                     path: spec.field_path.clone(),
                     message: format!("{} is not wired into the engine yet", spec.kind.type_name()),
@@ -392,15 +442,37 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
             body: Bytes::from(s.body.clone()),
         })),
         UpstreamSpec::Url(u) => {
-            let path = format!("{}.upstream.target", spec.field_path);
-            let targets = vec![compile_target(&u.target, &path)?];
-            let names = targets
-                .iter()
-                .map(|t| TargetSpec {
+            let mut targets = Vec::with_capacity(u.targets.len());
+            let mut names = Vec::with_capacity(u.targets.len());
+            for (i, wt) in u.targets.iter().enumerate() {
+                let path = format!("{}.upstream.targets[{i}]", spec.field_path);
+                let t = compile_target(&wt.url, &path)?;
+                names.push(TargetSpec {
                     name: t.display.clone(),
-                    weight: 1,
-                })
-                .collect();
+                    weight: wt.weight,
+                });
+                targets.push(t);
+            }
+            let algorithm = match &u.load_balancer {
+                sluice_config::LoadBalancer::RoundRobin => Algorithm::RoundRobin,
+                sluice_config::LoadBalancer::Weighted => Algorithm::Weighted,
+                sluice_config::LoadBalancer::LeastConn => Algorithm::LeastConn,
+                sluice_config::LoadBalancer::P2c => Algorithm::P2c,
+                sluice_config::LoadBalancer::Hash(on) => Algorithm::Hash(match on {
+                    sluice_config::HashOn::Ip => HashOn::Ip,
+                    sluice_config::HashOn::Header(h) => HashOn::Header(h.clone()),
+                    sluice_config::HashOn::Cookie(c) => HashOn::Cookie(c.clone()),
+                    sluice_config::HashOn::Path => HashOn::Path,
+                }),
+            };
+            let mut balancer = Balancer::new(algorithm, names);
+            if let Some(o) = &u.outlier {
+                balancer = balancer.with_outlier(OutlierConfig {
+                    consecutive_failures: o.consecutive_failures,
+                    ejection_time: o.ejection_time,
+                    ..OutlierConfig::default()
+                });
+            }
             let display = targets
                 .iter()
                 .map(|t| t.display.as_str())
@@ -408,8 +480,15 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
                 .join(" ");
             Ok(Upstream::Url(UrlUpstream {
                 key: format!("{}#{display}", spec.path),
-                balancer: Balancer::new(Algorithm::RoundRobin, names),
-                health_check: None,
+                balancer,
+                health_check: u.health_check.as_ref().map(|h| HealthCheck {
+                    path: h.path.clone(),
+                    interval: h.interval,
+                    timeout: h.timeout,
+                    healthy_threshold: h.healthy_threshold,
+                    unhealthy_threshold: h.unhealthy_threshold,
+                    expected_status: h.expected_status.clone(),
+                }),
                 display,
                 targets,
                 strip_prefix: u.strip_prefix.clone(),
@@ -467,6 +546,7 @@ fn compile_target(
 }
 
 mod guards;
+mod resilience;
 
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,15 @@ pub struct RequestContext {
     pub cache_status: Option<&'static str>,
     /// A WebSocket upgrade the route allows: forward `Upgrade`/`Connection` and expect 101.
     pub upgrade: bool,
+    /// Timeouts a `timeout` op set.
+    pub timeouts: Option<sluice_policies::timeout::TimeoutPolicy>,
+    /// The `retry` op (index into the program's table) that governs failed attempts.
+    pub retry: Option<u32>,
+    /// The `circuit-breaker` op guarding the upstream call.
+    pub breaker: Option<u32>,
+    /// A `dynamic-routing` rule chose this alternate target (index into the program's
+    /// `alt_targets`) and path prefix to strip.
+    pub route_override: Option<(usize, Option<String>)>,
 }
 
 impl RequestContext {
@@ -82,6 +91,10 @@ impl RequestContext {
             cache_miss: None,
             cache_status: None,
             upgrade: false,
+            timeouts: None,
+            retry: None,
+            breaker: None,
+            route_override: None,
         }
     }
 

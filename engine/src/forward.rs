@@ -138,12 +138,12 @@ fn is_dot_segment(seg: &[u8]) -> bool {
 pub fn write_upstream_target(
     req: &RequestHead,
     base_path_len: usize,
-    up: &UrlUpstream,
+    strip_prefix: Option<&str>,
     target: &UpstreamTarget,
     dst: &mut BytesMut,
 ) {
     let mut rest = &req.path[base_path_len.min(req.path.len())..];
-    if let Some(strip) = &up.strip_prefix {
+    if let Some(strip) = strip_prefix {
         let s = strip.as_bytes();
         if rest.starts_with(s) && (rest.len() == s.len() || rest[s.len()] == b'/') {
             rest = &rest[s.len()..];
@@ -177,18 +177,20 @@ pub fn write_upstream_target(
 /// Encodes the whole upstream request head into `dst`: request line, the client's
 /// end-to-end headers, then the gateway's own (`host`, forwarding headers, trace, request id,
 /// the upstream's configured headers, and framing).
+#[allow(clippy::too_many_arguments)] // the request, where it goes, and who sends it
 pub fn encode_upstream_head(
     req: &RequestHead,
     base_path_len: usize,
     up: &UrlUpstream,
     target: &UpstreamTarget,
+    strip_prefix: Option<&str>,
     ctx: &RequestContext,
     request_id_header: &[u8],
     dst: &mut BytesMut,
 ) {
     dst.put_slice(req.method.as_str().as_bytes());
     dst.put_u8(b' ');
-    write_upstream_target(req, base_path_len, up, target, dst);
+    write_upstream_target(req, base_path_len, strip_prefix, target, dst);
     dst.put_slice(b" HTTP/1.1\r\n");
 
     for h in &req.headers {

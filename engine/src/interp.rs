@@ -56,6 +56,11 @@ pub enum Flow {
         pending: std::rc::Rc<sluice_policies::cache::Pending>,
         resume_at: usize,
     },
+    /// `latency-injection`: wait `delay`, then call [`run_request_from`] with `resume_at`.
+    Sleep {
+        delay: std::time::Duration,
+        resume_at: usize,
+    },
 }
 
 /// Runs the request phase forward, stopping at the first op that answers or refuses.
@@ -225,6 +230,52 @@ pub fn run_request_from(
                     Err(r) => Flow::Reject(r),
                 }
             }
+            Op::Timeout(id) => {
+                ctx.timeouts = Some(program.timeouts[id as usize]);
+                Flow::Continue
+            }
+            Op::Retry(id) => {
+                ctx.retry = Some(id);
+                Flow::Continue
+            }
+            Op::CircuitBreaker(id) => {
+                ctx.breaker = Some(id);
+                Flow::Continue
+            }
+            Op::LatencyInjection(id) => {
+                let roll = fastrand::f64() * 100.0;
+                match program.latencies[id as usize].delay_for(roll, fastrand::f64()) {
+                    Some(delay) => Flow::Sleep {
+                        delay,
+                        resume_at: i + 1,
+                    },
+                    None => Flow::Continue,
+                }
+            }
+            Op::FaultInjection(id) => {
+                match program.faults[id as usize].on_request(fastrand::f64() * 100.0) {
+                    Ok(()) => Flow::Continue,
+                    Err(r) => Flow::Reject(r),
+                }
+            }
+            Op::DynamicRouting(id) => {
+                let routing = &program.dynamic_routes[id as usize];
+                if let Some(rule) =
+                    routing.choose(&req.method, &req.path, req.query.as_deref(), &req.headers)
+                {
+                    ctx.route_override = Some((rule.target, rule.strip_prefix.clone()));
+                }
+                Flow::Continue
+            }
+            Op::Interrupt(id) => match program.interrupts[id as usize].on_request(
+                &req.method,
+                &req.path,
+                req.query.as_deref(),
+                &req.headers,
+            ) {
+                Some(answer) => Flow::Answer(answer),
+                None => Flow::Continue,
+            },
             Op::Cache(id) => {
                 let policy = &program.caches[id as usize];
                 let route_id = program.route_key;
@@ -383,7 +434,14 @@ pub fn run_response(
             | Op::OverrideMethod(_)
             | Op::JsonThreat(_)
             | Op::RegexThreat(_)
-            | Op::GeoIp(_) => {}
+            | Op::GeoIp(_)
+            | Op::Timeout(_)
+            | Op::Retry(_)
+            | Op::CircuitBreaker(_)
+            | Op::LatencyInjection(_)
+            | Op::FaultInjection(_)
+            | Op::DynamicRouting(_)
+            | Op::Interrupt(_) => {}
             Op::RateLimit(_) => {
                 if let Some(info) = &ctx.rate_info {
                     sluice_policies::rate_limit::write_headers(info, headers);

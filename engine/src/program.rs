@@ -43,6 +43,16 @@ pub struct Program {
     pub regex_threats: Vec<sluice_policies::regex_threat::RegexThreat>,
     pub geo_ips: Vec<sluice_policies::geo_ip::GeoIpFilter>,
     pub caches: Vec<sluice_policies::cache::CachePolicy>,
+    pub timeouts: Vec<sluice_policies::timeout::TimeoutPolicy>,
+    /// `retry` ops and the identity of each one's budget.
+    pub retries: Vec<(sluice_policies::retry::Retry, String)>,
+    pub breakers: Vec<sluice_policies::circuit_breaker::CircuitBreaker>,
+    pub latencies: Vec<sluice_policies::fault::LatencyInjection>,
+    pub faults: Vec<sluice_policies::fault::FaultInjection>,
+    pub dynamic_routes: Vec<sluice_policies::dynamic_routing::DynamicRouting>,
+    pub interrupts: Vec<sluice_policies::interrupt::Interrupt>,
+    /// Targets `dynamic-routing` rules send requests to.
+    pub alt_targets: Vec<crate::UpstreamTarget>,
     /// The route's full pattern (rate limits keyed by route use it).
     pub route_pattern: String,
     /// A hash of the route's pattern and methods, stable across reloads (cache keys use it).
@@ -107,6 +117,40 @@ impl fmt::Debug for Program {
                 Op::JsonThreat(_) => ("JSONGUARD", String::new()),
                 Op::RegexThreat(_) => ("REGEXGUARD", String::new()),
                 Op::GeoIp(_) => ("GEOIP", String::new()),
+                Op::Timeout(id) => ("TIMEOUT", format!("{:?}", self.timeouts[id as usize])),
+                Op::Retry(id) => {
+                    let r = &self.retries[id as usize].0;
+                    (
+                        "RETRY",
+                        format!("max={} backoff={:?}", r.max_retries, r.backoff),
+                    )
+                }
+                Op::CircuitBreaker(id) => {
+                    let b = &self.breakers[id as usize];
+                    (
+                        "BREAKER",
+                        format!("scope={:?} reset={:?}", b.scope, b.reset_timeout),
+                    )
+                }
+                Op::LatencyInjection(id) => (
+                    "LATENCY",
+                    format!("{:?}", self.latencies[id as usize].delay),
+                ),
+                Op::FaultInjection(id) => {
+                    let f = &self.faults[id as usize];
+                    (
+                        "FAULT",
+                        format!("status={} {}%", f.abort_status, f.percentage),
+                    )
+                }
+                Op::DynamicRouting(id) => (
+                    "DYNROUTE",
+                    format!("rules={}", self.dynamic_routes[id as usize].rules.len()),
+                ),
+                Op::Interrupt(id) => (
+                    "INTERRUPT",
+                    format!("status={}", self.interrupts[id as usize].status),
+                ),
                 Op::Cache(id) => {
                     let c = &self.caches[id as usize];
                     (

@@ -93,6 +93,7 @@ impl Route {
 
 /// Where a route's requests go after the request phase.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per route in a read-only snapshot: size is irrelevant
 pub enum Upstream {
     Url(UrlUpstream),
     Static(StaticResponse),

@@ -19,6 +19,13 @@ pub struct ShardState {
     pub oauth2: RefCell<OAuth2State>,
     /// Responses stored by `cache` ops (keys include the route, so routes never mix).
     pub cache: RefCell<sluice_policies::cache::ResponseCache>,
+    /// Circuit breakers by key (breaker id and target or route).
+    pub breakers: RefCell<sluice_policies::circuit_breaker::BreakerState>,
+    /// Retry budgets by `retry` op identity.
+    pub retry_budgets:
+        RefCell<std::collections::HashMap<String, sluice_policies::retry::RetryBudget>>,
+    /// Shards in this process (budgets are split evenly).
+    pub shards: usize,
 }
 
 impl ShardState {
@@ -32,6 +39,9 @@ impl ShardState {
             cache: RefCell::new(sluice_policies::cache::ResponseCache::new(
                 sluice_policies::cache::DEFAULT_MAX_BYTES,
             )),
+            breakers: RefCell::default(),
+            retry_budgets: RefCell::default(),
+            shards: shards.max(1),
         }
     }
 }

@@ -90,6 +90,20 @@ pub enum Op {
     GeoIp(u32),
     /// Answers from the shard's response cache, or marks the response for storing.
     Cache(u32),
+    /// Sets the request's timeouts (request, first byte, idle).
+    Timeout(u32),
+    /// Lets the proxy retry failed attempts.
+    Retry(u32),
+    /// Guards targets or the route with a circuit breaker.
+    CircuitBreaker(u32),
+    /// Delays some requests (chaos testing).
+    LatencyInjection(u32),
+    /// Fails some requests (chaos testing).
+    FaultInjection(u32),
+    /// Sends matching requests to another target.
+    DynamicRouting(u32),
+    /// Answers matching requests at the gateway.
+    Interrupt(u32),
 }
 
 impl Op {
@@ -114,6 +128,13 @@ impl Op {
             Op::RegexThreat(_) => "regex-threat-protection",
             Op::GeoIp(_) => "geo-ip-filter",
             Op::Cache(_) => "cache",
+            Op::Timeout(_) => "timeout",
+            Op::Retry(_) => "retry",
+            Op::CircuitBreaker(_) => "circuit-breaker",
+            Op::LatencyInjection(_) => "latency-injection",
+            Op::FaultInjection(_) => "fault-injection",
+            Op::DynamicRouting(_) => "dynamic-routing",
+            Op::Interrupt(_) => "interrupt",
         }
     }
 }

@@ -13,6 +13,8 @@ use sluice_engine::{RequestContext, UrlUpstream};
 #[derive(Default)]
 pub struct Balancers {
     states: RefCell<HashMap<String, BalancerState>>,
+    /// Health verdicts for upstreams this shard has not used yet, applied on first use.
+    verdicts: RefCell<HashMap<String, Vec<(usize, bool)>>>,
 }
 
 impl Balancers {
@@ -25,15 +27,22 @@ impl Balancers {
             return f(state);
         }
         // First request to this upstream on this shard: the only time the key is cloned.
-        f(states.entry(up.key.clone()).or_insert_with(|| up.balancer.new_state()))
+        let mut state = up.balancer.new_state();
+        for (i, healthy) in self
+            .verdicts
+            .borrow_mut()
+            .remove(&up.key)
+            .unwrap_or_default()
+        {
+            if i < state.len() {
+                state.set_health(i, healthy);
+            }
+        }
+        f(states.entry(up.key.clone()).or_insert(state))
     }
 
-    /// The target for this request, or `None` when every target is down.
-    pub fn pick(&self, up: &UrlUpstream, req: &RequestHead, ctx: &RequestContext) -> Option<usize> {
-        self.pick_excluding(up, req, ctx, &[])
-    }
-
-    /// Like [`Balancers::pick`], preferring targets not in `tried` (retries).
+    /// The target for this request, preferring targets not in `tried` (retries); `None`
+    /// when every target is down.
     pub fn pick_excluding(
         &self,
         up: &UrlUpstream,
@@ -82,16 +91,16 @@ impl Balancers {
 
     /// Applies an active health-check verdict published by the checking shard.
     pub fn set_health(&self, key: &str, i: usize, healthy: bool) {
-        if let Some(s) = self.states.borrow_mut().get_mut(key) {
-            if i < s.len() {
-                s.set_health(i, healthy);
-            }
+        match self.states.borrow_mut().get_mut(key) {
+            Some(s) if i < s.len() => s.set_health(i, healthy),
+            Some(_) => {}
+            None => self
+                .verdicts
+                .borrow_mut()
+                .entry(key.to_owned())
+                .or_default()
+                .push((i, healthy)),
         }
-    }
-
-    /// Makes sure a state exists for `up` (so health verdicts have somewhere to land).
-    pub fn ensure(&self, up: &UrlUpstream) {
-        self.with(up, |_| ());
     }
 }
 

@@ -246,6 +246,10 @@ async fn handle(
             // Another request is fetching this cacheable response: wait for it (bounded by
             // the idle timeout so a stuck leader cannot hold followers forever), then look
             // again; the lookup may hit, lead, or wait once more.
+            Flow::Sleep { delay, resume_at } => {
+                monoio::time::sleep(delay).await;
+                start = resume_at;
+            }
             Flow::CacheWait { pending, resume_at } => {
                 let wait = pending.wait(&req.headers);
                 let _ = monoio::time::timeout(snap.limits.idle_timeout, wait).await;
@@ -304,6 +308,7 @@ async fn handle(
         | Flow::Introspect { .. }
         | Flow::RateLimitAsk { .. }
         | Flow::CacheWait { .. }
+        | Flow::Sleep { .. }
         | Flow::Reject(_) => {
             let r = match flow {
                 Flow::Reject(r) => r,

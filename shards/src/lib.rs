@@ -9,6 +9,7 @@ mod balancers;
 pub mod cli;
 mod client;
 mod conn;
+mod health;
 mod io;
 mod listener;
 mod mesh;

@@ -39,6 +39,12 @@ pub enum MeshMsg {
         spec: LimitSpec,
         tokens: u64,
     },
+    /// An active health check flipped target `target` of upstream `key`.
+    Health {
+        key: String,
+        target: usize,
+        healthy: bool,
+    },
 }
 
 struct Peer {
@@ -95,6 +101,13 @@ impl Mesh {
             end,
             pending: RefCell::default(),
             next_ticket: Cell::new(1),
+        }
+    }
+
+    /// Sends `msg()` to every shard, this one included.
+    pub fn broadcast(&self, msg: impl Fn() -> MeshMsg) {
+        for to in 0..self.len() {
+            self.send(to, msg());
         }
     }
 

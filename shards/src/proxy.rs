@@ -15,6 +15,8 @@ use sluice_engine::{
     run_response, ErrorKind, RequestContext, Route, Snapshot, UpstreamTarget, UrlUpstream,
 };
 use sluice_policies::cache::StoreWriter;
+use sluice_policies::circuit_breaker::{Admission, CircuitBreaker, Transition};
+use sluice_policies::retry::AttemptOutcome;
 
 use crate::conn::{answer_error, conn_header, Downstream, SMALL_BODY};
 use crate::io::{read_some, write_all, write_bytes, IoFail};
@@ -52,7 +54,7 @@ pub async fn forward(
     snap: &Snapshot,
     route: &Route,
     up: &UrlUpstream,
-    req: RequestHead,
+    mut req: RequestHead,
     ctx: &mut RequestContext,
 ) -> bool {
     let started = shard.watchdog.now();
@@ -82,110 +84,214 @@ pub async fn forward(
     let body_buffered = buffered_body.is_some();
     let replayable = body_buffered && req.method.is_idempotent();
 
-    let Some(target_idx) = shard.balancers.pick(up, &req, ctx) else {
-        let e = ErrorKind::Rejected(sluice_policies::Reject::new(
-            503,
-            "no_healthy_upstream",
-            "No healthy upstream target is available",
-        ));
-        return answer_error(
-            conn,
-            shard,
-            snap,
-            &req,
-            ctx,
-            Some(&route.program),
-            e,
-            !body_buffered,
-        )
-        .await;
-    };
-    let target = &up.targets[target_idx];
-    let mut head = BytesMut::with_capacity(512);
-    encode_upstream_head(
-        &req,
-        route.base_path_len,
-        up,
-        target,
-        ctx,
-        &snap.request_id_header,
-        &mut head,
-    );
-    if let Some(body) = &buffered_body {
-        head.put_slice(body);
+    let program = &route.program;
+    let retry = ctx.retry.map(|id| &program.retries[id as usize]);
+    let breaker = ctx.breaker.map(|id| &program.breakers[id as usize]);
+    let timeouts = ctx.timeouts.unwrap_or_default();
+    if let Some((policy, budget_id)) = retry {
+        shard.note_retry_request(policy, budget_id);
+        // Clients must not pose as retries.
+        if let Some(h) = &policy.retry_count_header {
+            req.headers.remove(h);
+        }
     }
-    let head = head.freeze();
-
-    shard.balancers.start(up, target_idx);
-    let mut fresh_only = false;
-    let exchanged = loop {
-        let (mut uc, addr, reused) = match checkout_or_connect(shard, up, target, fresh_only).await
-        {
-            Ok(c) => c,
-            Err(e) => break Err(ExchangeFail::Fatal(e)),
+    // `timeout.request` tightens the upstream's whole-exchange deadline.
+    let deadline = timeouts
+        .request_deadline(started)
+        .map_or(deadline, |d| d.min(deadline));
+    let mut tried: Vec<usize> = Vec::new();
+    let mut attempt: u32 = 0;
+    let (mut uc, resp, addr, target_idx) = loop {
+        attempt += 1;
+        // A dynamic-routing rule names its own target; otherwise the balancer picks one,
+        // avoiding targets this request already tried.
+        let (target, target_idx, strip) = match &ctx.route_override {
+            Some((alt, strip)) => (&program.alt_targets[*alt], None, strip.as_deref()),
+            None => match shard.balancers.pick_excluding(up, &req, ctx, &tried) {
+                Some(i) => (&up.targets[i], Some(i), up.strip_prefix.as_deref()),
+                None => {
+                    let e = ErrorKind::Rejected(sluice_policies::Reject::new(
+                        503,
+                        "no_healthy_upstream",
+                        "No healthy upstream target is available",
+                    ));
+                    let program = Some(program);
+                    return answer_error(conn, shard, snap, &req, ctx, program, e, !body_buffered)
+                        .await;
+                }
+            },
         };
-        match exchange(
-            conn,
-            shard,
-            snap,
-            &req,
-            &mut uc,
-            head.clone(),
-            body_buffered,
-            deadline,
-            &mut ctx.body_checks,
-            ctx.upgrade,
-        )
-        .await
-        {
-            Ok(resp) => break Ok((uc, resp, addr)),
-            Err(ExchangeFail::Stale) if reused && replayable => {
-                fresh_only = true;
-                continue;
+        let breaker_key = breaker.map(|b| b.key(&route.pattern, &target.display));
+        let mut probe = None;
+        if let (Some(b), Some(key)) = (breaker, &breaker_key) {
+            let (admission, transition) =
+                shard
+                    .state
+                    .breakers
+                    .borrow_mut()
+                    .admit(b, key, Instant::now());
+            log_transition(key, transition);
+            match admission {
+                Admission::Allowed(p) => probe = p,
+                Admission::Refused { retry_after } => {
+                    // Another target may still be closed: try it before refusing.
+                    if let Some(i) = target_idx {
+                        if tried.len() + 1 < up.targets.len() {
+                            tried.push(i);
+                            continue;
+                        }
+                    }
+                    let e = ErrorKind::Rejected(CircuitBreaker::refusal(retry_after));
+                    let program = Some(program);
+                    return answer_error(conn, shard, snap, &req, ctx, program, e, !body_buffered)
+                        .await;
+                }
             }
-            Err(fail) => break Err(fail),
         }
-    };
-    let (mut uc, resp, addr) = match exchanged {
-        Ok(x) => {
-            let failed = matches!(x.1.status, 502..=504);
-            shard.balancers.finish(up, target_idx, !failed);
-            x
+        if let (Some((policy, _)), true) = (retry, attempt > 1) {
+            policy.write_count(attempt - 1, &mut req.headers);
         }
-        Err(fail) => {
-            let upstream_fault = !matches!(
-                fail,
+        let mut head = BytesMut::with_capacity(512);
+        encode_upstream_head(
+            &req,
+            route.base_path_len,
+            up,
+            target,
+            strip,
+            ctx,
+            &snap.request_id_header,
+            &mut head,
+        );
+        if let Some(body) = &buffered_body {
+            head.put_slice(body);
+        }
+        let head = head.freeze();
+        // `first_byte` bounds this attempt's wait for the response head.
+        let head_deadline = timeouts
+            .first_byte
+            .map_or(deadline, |fb| deadline.min(shard.watchdog.now() + fb));
+
+        if let Some(i) = target_idx {
+            shard.balancers.start(up, i);
+        }
+        let mut fresh_only = false;
+        let exchanged = loop {
+            let (mut uc, addr, reused) =
+                match checkout_or_connect(shard, up, target, fresh_only).await {
+                    Ok(c) => c,
+                    Err(e) => break Err((ExchangeFail::Fatal(e), true)),
+                };
+            match exchange(
+                conn,
+                shard,
+                snap,
+                &req,
+                &mut uc,
+                head.clone(),
+                body_buffered,
+                head_deadline,
+                &mut ctx.body_checks,
+                ctx.upgrade,
+            )
+            .await
+            {
+                Ok(resp) => break Ok((uc, resp, addr)),
+                Err(ExchangeFail::Stale) if reused && replayable => {
+                    fresh_only = true;
+                    continue;
+                }
+                Err(fail) => break Err((fail, false)),
+            }
+        };
+        // What happened, in the terms retry and breaker policies judge.
+        let outcome = match &exchanged {
+            Ok((_, resp, _)) => AttemptOutcome::from_status(resp.status),
+            Err((_, true)) => AttemptOutcome::connect_error(),
+            Err((ExchangeFail::Fatal(ErrorKind::GatewayTimeout), _)) => AttemptOutcome::timeout(),
+            Err((ExchangeFail::Stale | ExchangeFail::Fatal(_), _)) => AttemptOutcome::reset(),
+            Err((ExchangeFail::Body(_), _)) => AttemptOutcome::default(),
+        };
+        let downstream_fault = matches!(
+            exchanged,
+            Err((
                 ExchangeFail::Body(
                     BodyFail::Downstream
                         | BodyFail::Malformed
                         | BodyFail::TooLarge
                         | BodyFail::Rejected(_)
-                )
-            );
-            shard.balancers.finish(up, target_idx, !upstream_fault);
-            let (e, fatal) = match fail {
-                ExchangeFail::Fatal(e) => (e, !body_buffered),
-                ExchangeFail::Stale => (
-                    ErrorKind::BadGateway("Upstream closed the connection".into()),
-                    !body_buffered,
                 ),
-                ExchangeFail::Body(f) => (
-                    match f {
-                        BodyFail::Downstream => return false,
-                        BodyFail::Malformed => {
-                            ErrorKind::BadRequest("Malformed chunked request body".into())
+                _
+            ))
+        );
+        if let Some(i) = target_idx {
+            let ok = !downstream_fault
+                && outcome.status.is_none_or(|s| !matches!(s, 502..=504))
+                && !(outcome.connect_error || outcome.reset || outcome.timeout);
+            shard.balancers.finish(up, i, ok || downstream_fault);
+        }
+        if let (Some(b), Some(key)) = (breaker, &breaker_key) {
+            let mut breakers = shard.state.breakers.borrow_mut();
+            if downstream_fault {
+                if let Some(p) = probe {
+                    breakers.release(key, p);
+                }
+            } else {
+                let t = breakers.record(b, key, b.outcome(&outcome), probe, Instant::now());
+                log_transition(key, t);
+            }
+        }
+        // Retry when the policy, the budget and the body allow it.
+        if let Some((policy, budget_id)) = retry {
+            if !downstream_fault {
+                let replayable_now = body_buffered;
+                let delay = shard.retry_decision(
+                    policy,
+                    budget_id,
+                    attempt,
+                    &outcome,
+                    &req.method,
+                    replayable_now,
+                );
+                if let Some(delay) = delay {
+                    if shard.watchdog.now() + delay < deadline {
+                        if let Some(i) = target_idx {
+                            tried.push(i);
                         }
-                        BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
-                        BodyFail::Rejected(r) => ErrorKind::Rejected(r),
-                        BodyFail::Upstream(io) => io.into(),
-                    },
-                    true,
-                ),
-            };
-            return answer_error(conn, shard, snap, &req, ctx, Some(&route.program), e, fatal)
-                .await;
+                        if !delay.is_zero() {
+                            monoio::time::sleep(delay).await;
+                        }
+                        continue;
+                    }
+                }
+            }
+        }
+        match exchanged {
+            Ok((uc, resp, addr)) => break (uc, resp, addr, target_idx),
+            Err((fail, _)) => {
+                let (e, fatal) = match fail {
+                    ExchangeFail::Fatal(e) => (e, !body_buffered),
+                    ExchangeFail::Stale => (
+                        ErrorKind::BadGateway("Upstream closed the connection".into()),
+                        !body_buffered,
+                    ),
+                    ExchangeFail::Body(f) => (
+                        match f {
+                            BodyFail::Downstream => return false,
+                            BodyFail::Malformed => {
+                                ErrorKind::BadRequest("Malformed chunked request body".into())
+                            }
+                            BodyFail::TooLarge => ErrorKind::PayloadTooLarge,
+                            BodyFail::Rejected(r) => ErrorKind::Rejected(r),
+                            BodyFail::Upstream(io) => io.into(),
+                        },
+                        true,
+                    ),
+                };
+                return answer_error(conn, shard, snap, &req, ctx, Some(program), e, fatal).await;
+            }
         }
     };
+    let _ = target_idx;
 
     let mut headers = resp.headers;
     run_response(&route.program, resp.status, &mut headers, ctx);
@@ -232,11 +338,12 @@ pub async fn forward(
             .begin_store(token, resp.status, &headers, unix_now())
             .ok()
     });
+    // `timeout.idle` bounds each wait for more body bytes within the whole deadline.
     let body = stream_response(
         conn,
         shard,
         snap,
-        deadline,
+        (deadline, timeouts.idle),
         &mut uc,
         resp.framing,
         framing,
@@ -456,7 +563,7 @@ async fn stream_response(
     conn: &mut Downstream,
     shard: &Shard,
     snap: &Snapshot,
-    deadline: Instant,
+    (deadline, idle): (Instant, Option<std::time::Duration>),
     uc: &mut UpstreamConn,
     from: ResponseFraming,
     to: OutFraming,
@@ -491,7 +598,10 @@ async fn stream_response(
                 if left == 0 {
                     return Ok(());
                 }
-                conn.slot.arm(deadline, false);
+                conn.slot.arm(
+                    idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
+                    false,
+                );
                 read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
             }
         }
@@ -521,7 +631,10 @@ async fn stream_response(
                 if done {
                     return Ok(());
                 }
-                conn.slot.arm(deadline, false);
+                conn.slot.arm(
+                    idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
+                    false,
+                );
                 read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
             }
         }
@@ -533,7 +646,10 @@ async fn stream_response(
             }
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
             write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
-            conn.slot.arm(deadline, false);
+            conn.slot.arm(
+                idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
+                false,
+            );
             match read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await {
                 Ok(_) => {}
                 Err(IoFail::Closed) => {
@@ -603,4 +719,10 @@ fn encode_head_fields(
     dst.put_slice(b"\r\ntraceparent: ");
     dst.put_slice(&ctx.trace.to_header());
     dst.put_slice(b"\r\n\r\n");
+}
+
+fn log_transition(key: &str, t: Option<Transition>) {
+    if let Some(t) = t {
+        tracing::warn!(breaker = key, from = %t.from, to = %t.to, "circuit breaker changed state");
+    }
 }

@@ -43,6 +43,8 @@ pub struct Shard {
     pub active: Cell<usize>,
     shutdown_at: Cell<Option<Instant>>,
     shutdown_wakers: RefCell<Vec<Waker>>,
+    /// Bumped on every snapshot change; health checkers of older generations stop.
+    health_generation: Cell<u64>,
 }
 
 impl Shard {
@@ -64,6 +66,7 @@ impl Shard {
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),
+            health_generation: Cell::new(0),
         };
         shard.apply_bounds(&bounds);
         shard
@@ -80,6 +83,40 @@ impl Shard {
         self.cached.borrow().clone()
     }
 
+    /// Counts a request that a `retry` policy covers (its budget is a share of these).
+    pub fn note_retry_request(&self, policy: &sluice_policies::retry::Retry, budget_id: &str) {
+        let mut budgets = self.state.retry_budgets.borrow_mut();
+        if !budgets.contains_key(budget_id) {
+            budgets.insert(budget_id.to_owned(), policy.budget(self.state.shards));
+        }
+        if let Some(b) = budgets.get_mut(budget_id) {
+            b.note_request(Instant::now());
+        }
+    }
+
+    /// Whether (and after what delay) a failed attempt is retried.
+    pub fn retry_decision(
+        &self,
+        policy: &sluice_policies::retry::Retry,
+        budget_id: &str,
+        attempt: u32,
+        outcome: &sluice_policies::retry::AttemptOutcome,
+        method: &sluice_codec::Method,
+        replayable: bool,
+    ) -> Option<std::time::Duration> {
+        let mut budgets = self.state.retry_budgets.borrow_mut();
+        let budget = budgets.get_mut(budget_id)?;
+        policy.should_retry(
+            attempt,
+            outcome,
+            method,
+            replayable,
+            budget,
+            Instant::now(),
+            fastrand::f64(),
+        )
+    }
+
     /// Applies the snapshot's per-shard bounds to the shard's caches.
     fn apply_bounds(&self, snap: &Snapshot) {
         self.state
@@ -90,6 +127,11 @@ impl Shard {
             .limiter
             .borrow_mut()
             .set_max_keys(snap.rate_limit_max_keys);
+    }
+
+    /// The current health-checker generation.
+    pub fn health_generation(&self) -> u64 {
+        self.health_generation.get()
     }
 
     /// True once shutdown began.
@@ -141,9 +183,21 @@ pub async fn shard_main(
         }
     }
     monoio::spawn(mailbox(shard.clone()));
+    // Shard 0 runs the active health checks for everyone.
+    let mut checked: Option<Arc<Snapshot>> = None;
     let mut ticker = monoio::time::interval(TICK);
     let mut ticks: u64 = 0;
     loop {
+        if shard.id == 0 {
+            let current = shard.snapshots.load_full();
+            if checked.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &current)) {
+                shard
+                    .health_generation
+                    .set(shard.health_generation.get() + 1);
+                crate::health::start(&shard, current.clone(), shard.health_generation.get());
+                checked = Some(current);
+            }
+        }
         ticker.tick().await;
         ticks += 1;
         shard.watchdog.tick(shard.shutting_down());
@@ -259,6 +313,11 @@ async fn mailbox(shard: Rc<Shard>) {
                 .limiter
                 .borrow_mut()
                 .give_back(&key, spec, tokens, now),
+            MeshMsg::Health {
+                key,
+                target,
+                healthy,
+            } => shard.balancers.set_health(&key, target, healthy),
         }
     }
 }

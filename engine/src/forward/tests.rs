@@ -40,7 +40,13 @@ fn upstream(prefix: &str, strip: Option<&str>) -> UrlUpstream {
 
 fn target(raw: &str, base: usize, up: &UrlUpstream) -> String {
     let mut dst = BytesMut::new();
-    write_upstream_target(&head(raw), base, up, &up.targets[0], &mut dst);
+    write_upstream_target(
+        &head(raw),
+        base,
+        up.strip_prefix.as_deref(),
+        &up.targets[0],
+        &mut dst,
+    );
     String::from_utf8(dst.to_vec()).unwrap()
 }
 
@@ -106,6 +112,7 @@ fn head_strips_hop_by_hop_and_adds_forwarding() {
         0,
         &up,
         &up.targets[0],
+        None,
         &ctx,
         b"x-request-id",
         &mut dst,
