@@ -151,6 +151,7 @@ fn compile_route(
     program.terminal = match &upstream {
         Upstream::Url(u) => format!("proxy {}", u.display),
         Upstream::Static(s) => format!("static {} body={}B", s.status, s.body.len()),
+        Upstream::Health(h) => format!("health probes={}", h.probes.len()),
     };
     Ok(Route {
         id,
@@ -377,11 +378,29 @@ fn compile_program(
                 });
                 Op::Interrupt((p.interrupts.len() - 1) as u32)
             }
-            PolicyKind::TrafficShadow(_) | PolicyKind::HttpCallout(_) => {
-                return Err(CompileError {
-                    path: spec.field_path.clone(),
-                    message: format!("{} is not wired into the engine yet", spec.kind.type_name()),
+            PolicyKind::TrafficShadow(o) => {
+                let at = format!("{}.target", spec.field_path);
+                p.shadows.push(crate::callout::Shadow {
+                    target: compile_target(&o.target, &at)?,
+                    percentage: o.percentage,
+                    timeout: o.timeout,
                 });
+                Op::TrafficShadow((p.shadows.len() - 1) as u32)
+            }
+            PolicyKind::HttpCallout(o) => {
+                p.callouts.push(crate::callout::Callout {
+                    target: callout_key(o),
+                    method: Method::from_bytes(o.method.as_bytes()),
+                    headers: o.headers.clone(),
+                    body: o.body.clone(),
+                    set_headers_from: o
+                        .set_headers_from
+                        .iter()
+                        .map(|(h, ptr)| (Bytes::from(h.clone()), ptr.clone()))
+                        .collect(),
+                    fail: o.on_error == sluice_config::CalloutOnError::Fail,
+                });
+                Op::HttpCallout((p.callouts.len() - 1) as u32)
             }
         };
         p.push(OpEntry {
@@ -502,10 +521,32 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
                 preserve_host: u.preserve_host,
             }))
         }
-        UpstreamSpec::Health(_) => Err(CompileError {
-            path: spec.field_path.clone(),
-            message: "health is not wired into the engine yet".into(),
-        }),
+        UpstreamSpec::Health(h) => {
+            let mut probes = Vec::with_capacity(h.probes.len());
+            for (i, url) in h.probes.iter().enumerate() {
+                let at = format!("{}.upstream.probes[{i}]", spec.field_path);
+                let t = compile_target(url, &at)?;
+                let path = if url.path_prefix.is_empty() {
+                    "/".to_string()
+                } else {
+                    url.path_prefix.clone()
+                };
+                probes.push((
+                    format!("{}{}", t.display.trim_end_matches(&url.path_prefix), path),
+                    FetchTarget {
+                        addrs: t.addrs,
+                        authority: String::from_utf8_lossy(&t.authority).into_owned(),
+                        path,
+                        timeout: h.probe_timeout,
+                        authorization: None,
+                    },
+                ));
+            }
+            Ok(Upstream::Health(crate::HealthRoute {
+                probes,
+                include_upstreams: h.include_upstreams,
+            }))
+        }
     }
 }
 
@@ -710,6 +751,28 @@ fn collect_introspection(
         .iter()
         .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()));
     for p in all {
+        if let PolicyKind::HttpCallout(o) = &p.kind {
+            if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(callout_key(o)) {
+                match compile_target(&o.url, &format!("{}.url", p.field_path)) {
+                    Ok(t) => {
+                        let path = if o.url.path_prefix.is_empty() {
+                            "/".to_string()
+                        } else {
+                            o.url.path_prefix.clone()
+                        };
+                        slot.insert(FetchTarget {
+                            addrs: t.addrs,
+                            authority: String::from_utf8_lossy(&t.authority).into_owned(),
+                            path,
+                            timeout: o.timeout,
+                            authorization: None,
+                        });
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            continue;
+        }
         let PolicyKind::OAuth2(o) = &p.kind else {
             continue;
         };
@@ -836,4 +899,9 @@ pub(crate) fn cache_max_bytes(cfg: &Config) -> usize {
         })
         .min()
         .unwrap_or(sluice_policies::cache::DEFAULT_MAX_BYTES)
+}
+
+/// The side-target key of an `http-callout` endpoint.
+fn callout_key(o: &sluice_config::HttpCalloutOptions) -> String {
+    format!("callout:{}", jwks_url(&o.url))
 }

@@ -55,6 +55,8 @@ pub struct RequestContext {
     /// A `dynamic-routing` rule chose this alternate target (index into the program's
     /// `alt_targets`) and path prefix to strip.
     pub route_override: Option<(usize, Option<String>)>,
+    /// A `traffic-shadow` op chose to mirror this request (index into the program's table).
+    pub shadow: Option<u32>,
 }
 
 impl RequestContext {
@@ -95,6 +97,7 @@ impl RequestContext {
             retry: None,
             breaker: None,
             route_override: None,
+            shadow: None,
         }
     }
 

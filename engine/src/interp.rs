@@ -61,6 +61,16 @@ pub enum Flow {
         delay: std::time::Duration,
         resume_at: usize,
     },
+    /// `http-callout`: call `target` (a key in `Snapshot::side_targets`) with `method` and
+    /// `body`, put the answer in `ctx.side_answer`, then call [`run_request_from`] with
+    /// `resume_at`.
+    Callout {
+        target: String,
+        method: sluice_codec::Method,
+        headers: Vec<(String, String)>,
+        body: bytes::Bytes,
+        resume_at: usize,
+    },
 }
 
 /// Runs the request phase forward, stopping at the first op that answers or refuses.
@@ -267,6 +277,28 @@ pub fn run_request_from(
                 }
                 Flow::Continue
             }
+            Op::HttpCallout(id) => {
+                let c = &program.callouts[id as usize];
+                match ctx.side_answer.take() {
+                    None => Flow::Callout {
+                        target: c.target.clone(),
+                        method: c.method.clone(),
+                        headers: c.headers.clone(),
+                        body: c.render_body(req, ctx),
+                        resume_at: i,
+                    },
+                    Some(answer) => match c.apply_answer(answer, &mut req.headers) {
+                        Ok(()) => Flow::Continue,
+                        Err(r) => Flow::Reject(r),
+                    },
+                }
+            }
+            Op::TrafficShadow(id) => {
+                if fastrand::f64() * 100.0 < program.shadows[id as usize].percentage {
+                    ctx.shadow = Some(id);
+                }
+                Flow::Continue
+            }
             Op::Interrupt(id) => match program.interrupts[id as usize].on_request(
                 &req.method,
                 &req.path,
@@ -441,7 +473,9 @@ pub fn run_response(
             | Op::LatencyInjection(_)
             | Op::FaultInjection(_)
             | Op::DynamicRouting(_)
-            | Op::Interrupt(_) => {}
+            | Op::Interrupt(_)
+            | Op::HttpCallout(_)
+            | Op::TrafficShadow(_) => {}
             Op::RateLimit(_) => {
                 if let Some(info) = &ctx.rate_info {
                     sluice_policies::rate_limit::write_headers(info, headers);

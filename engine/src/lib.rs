@@ -10,6 +10,7 @@ pub use sluice_config as config;
 
 pub mod balance;
 pub mod body;
+pub mod callout;
 pub mod compile;
 pub mod context;
 pub mod error;
@@ -27,7 +28,7 @@ pub use interp::{run_request, run_request_from, run_response, Flow, PolicyEnv};
 pub use program::{OpEntry, Program};
 pub use router::{RouteMatch, Router};
 pub use snapshot::{
-    FetchTarget, HealthCheck, Route, RuntimeLimits, Snapshot, StaticResponse, Upstream,
-    UpstreamTarget, UrlUpstream,
+    FetchTarget, HealthCheck, HealthRoute, Route, RuntimeLimits, Snapshot, StaticResponse,
+    Upstream, UpstreamTarget, UrlUpstream,
 };
 pub use state::ShardState;

@@ -51,6 +51,8 @@ pub struct Program {
     pub faults: Vec<sluice_policies::fault::FaultInjection>,
     pub dynamic_routes: Vec<sluice_policies::dynamic_routing::DynamicRouting>,
     pub interrupts: Vec<sluice_policies::interrupt::Interrupt>,
+    pub callouts: Vec<crate::callout::Callout>,
+    pub shadows: Vec<crate::callout::Shadow>,
     /// Targets `dynamic-routing` rules send requests to.
     pub alt_targets: Vec<crate::UpstreamTarget>,
     /// The route's full pattern (rate limits keyed by route use it).
@@ -147,6 +149,10 @@ impl fmt::Debug for Program {
                     "DYNROUTE",
                     format!("rules={}", self.dynamic_routes[id as usize].rules.len()),
                 ),
+                Op::HttpCallout(id) => ("CALLOUT", self.callouts[id as usize].target.clone()),
+                Op::TrafficShadow(id) => {
+                    ("SHADOW", self.shadows[id as usize].target.display.clone())
+                }
                 Op::Interrupt(id) => (
                     "INTERRUPT",
                     format!("status={}", self.interrupts[id as usize].status),

@@ -97,6 +97,17 @@ impl Route {
 pub enum Upstream {
     Url(UrlUpstream),
     Static(StaticResponse),
+    /// `type: health`: probes URLs and reports.
+    Health(HealthRoute),
+}
+
+/// A compiled `type: health` upstream.
+#[derive(Debug, Clone)]
+pub struct HealthRoute {
+    /// `(url as written, where to send the probe)`.
+    pub probes: Vec<(String, FetchTarget)>,
+    /// Also report every `url` upstream target's health as the shard sees it.
+    pub include_upstreams: bool,
 }
 
 /// A compiled `type: url` upstream.

@@ -104,6 +104,10 @@ pub enum Op {
     DynamicRouting(u32),
     /// Answers matching requests at the gateway.
     Interrupt(u32),
+    /// Calls an HTTP endpoint and copies fields of its answer into request headers.
+    HttpCallout(u32),
+    /// Mirrors a share of requests to another target, fire-and-forget.
+    TrafficShadow(u32),
 }
 
 impl Op {
@@ -135,6 +139,8 @@ impl Op {
             Op::FaultInjection(_) => "fault-injection",
             Op::DynamicRouting(_) => "dynamic-routing",
             Op::Interrupt(_) => "interrupt",
+            Op::HttpCallout(_) => "http-callout",
+            Op::TrafficShadow(_) => "traffic-shadow",
         }
     }
 }

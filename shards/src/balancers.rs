@@ -89,6 +89,12 @@ impl Balancers {
         }
     }
 
+    /// Whether target `i` of `up` is in service on this shard (healthy and not ejected).
+    pub fn is_healthy(&self, up: &UrlUpstream, i: usize) -> bool {
+        let now = Instant::now();
+        self.with(up, |s| s.is_healthy(i) && !s.is_ejected(i, now))
+    }
+
     /// Applies an active health-check verdict published by the checking shard.
     pub fn set_health(&self, key: &str, i: usize, healthy: bool) {
         match self.states.borrow_mut().get_mut(key) {

@@ -246,6 +246,18 @@ async fn handle(
             // Another request is fetching this cacheable response: wait for it (bounded by
             // the idle timeout so a stuck leader cannot hold followers forever), then look
             // again; the lookup may hit, lead, or wait once more.
+            Flow::Callout {
+                target,
+                method,
+                headers,
+                body,
+                resume_at,
+            } if fetches < 4 => {
+                fetches += 1;
+                let answer = crate::side::callout(snap, &target, method, headers, body).await;
+                ctx.side_answer = Some(answer);
+                start = resume_at;
+            }
             Flow::Sleep { delay, resume_at } => {
                 monoio::time::sleep(delay).await;
                 start = resume_at;
@@ -309,6 +321,7 @@ async fn handle(
         | Flow::RateLimitAsk { .. }
         | Flow::CacheWait { .. }
         | Flow::Sleep { .. }
+        | Flow::Callout { .. }
         | Flow::Reject(_) => {
             let r = match flow {
                 Flow::Reject(r) => r,
@@ -344,6 +357,17 @@ async fn handle(
         }
         Upstream::Url(up) => {
             crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await
+        }
+        Upstream::Health(h) => {
+            let (status, body) = crate::side::health_report(shard, snap, h).await;
+            let mut headers = Headers::with_capacity(2);
+            headers.append("content-type", "application/json");
+            headers.append("cache-control", "no-store");
+            let program = Some(&route.program);
+            answer_local(
+                conn, shard, snap, &req, &mut ctx, program, status, headers, body,
+            )
+            .await
         }
     }
 }

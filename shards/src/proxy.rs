@@ -85,6 +85,17 @@ pub async fn forward(
     let replayable = body_buffered && req.method.is_idempotent();
 
     let program = &route.program;
+    // Mirror before the real call so a slow mirror never sits in the request's path. Only
+    // requests whose body is already in memory are mirrored; a streamed body is not copied.
+    if let (Some(id), Some(body)) = (ctx.shadow, &buffered_body) {
+        crate::side::shadow(
+            &program.shadows[id as usize],
+            &req,
+            route.base_path_len,
+            up,
+            body.clone(),
+        );
+    }
     let retry = ctx.retry.map(|id| &program.retries[id as usize]);
     let breaker = ctx.breaker.map(|id| &program.breakers[id as usize]);
     let timeouts = ctx.timeouts.unwrap_or_default();

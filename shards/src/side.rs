@@ -196,3 +196,157 @@ pub async fn lease(shard: &Shard, key: &str, owner: usize, spec: LimitSpec) {
     shard.in_flight.by_url.borrow_mut().remove(&flight);
     waiters.finish();
 }
+
+/// Makes an `http-callout` call to the endpoint known as `key`; the answer goes back to the
+/// op, which reads it (or fails the request, per `on_error`).
+pub async fn callout(
+    snap: &Snapshot,
+    key: &str,
+    method: Method,
+    headers: Vec<(String, String)>,
+    body: bytes::Bytes,
+) -> IntrospectionAnswer {
+    let Some(target) = snap.side_targets.get(key) else {
+        return Err("no such callout endpoint".into());
+    };
+    let mut last = String::from("no address");
+    for &addr in &target.addrs {
+        let mut h = headers.clone();
+        if !body.is_empty()
+            && !h
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            h.push(("content-type".into(), "application/json".into()));
+        }
+        let req = SideRequest {
+            addr,
+            authority: target.authority.clone(),
+            target: target.path.clone(),
+            method: method.clone(),
+            headers: h,
+            body: body.clone(),
+            timeout: target.timeout,
+        };
+        match call(&req).await {
+            Ok(resp) => return Ok((resp.status, resp.body)),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    tracing::warn!(endpoint = key, error = %last, "http-callout failed");
+    Err("the callout endpoint did not answer".into())
+}
+
+/// Sends a copy of the request to a `traffic-shadow` target on its own task, with its own
+/// timeout; the answer is read and dropped. Never delays or fails the real request.
+pub fn shadow(
+    shadow: &sluice_engine::callout::Shadow,
+    req: &sluice_codec::RequestHead,
+    base_path_len: usize,
+    up: &sluice_engine::UrlUpstream,
+    body: bytes::Bytes,
+) {
+    let Some(&addr) = shadow.target.addrs.first() else {
+        return;
+    };
+    let mut path = bytes::BytesMut::new();
+    sluice_engine::forward::write_upstream_target(
+        req,
+        base_path_len,
+        up.strip_prefix.as_deref(),
+        &shadow.target,
+        &mut path,
+    );
+    let mut headers: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter(|h| !sluice_engine::forward::is_hop_by_hop(&h.name, &req.headers))
+        .filter_map(|h| {
+            Some((
+                std::str::from_utf8(&h.name).ok()?.to_owned(),
+                std::str::from_utf8(&h.value).ok()?.to_owned(),
+            ))
+        })
+        .collect();
+    headers.push(("x-sluice-shadow".into(), "1".into()));
+    let call_req = SideRequest {
+        addr,
+        authority: String::from_utf8_lossy(&shadow.target.authority).into_owned(),
+        target: String::from_utf8_lossy(&path).into_owned(),
+        method: req.method.clone(),
+        headers,
+        body,
+        timeout: shadow.timeout,
+    };
+    monoio::spawn(async move {
+        if let Err(e) = call(&call_req).await {
+            tracing::debug!(error = %e, "shadow request failed");
+        }
+    });
+}
+
+/// The answer of a `type: health` route: each probe's status and latency (and, with
+/// `include_upstreams`, every url upstream target as this shard sees it). `healthy` when all
+/// pass, `unhealthy` (503) when none does, `degraded` otherwise.
+pub async fn health_report(
+    shard: &Shard,
+    snap: &Snapshot,
+    h: &sluice_engine::HealthRoute,
+) -> (u16, bytes::Bytes) {
+    let mut entries: Vec<(String, bool, Option<u128>)> = Vec::new();
+    for (url, target) in &h.probes {
+        let started = Instant::now();
+        let mut ok = false;
+        for &addr in &target.addrs {
+            let req = SideRequest {
+                addr,
+                authority: target.authority.clone(),
+                target: target.path.clone(),
+                method: Method::Get,
+                headers: vec![("user-agent".into(), "sluice-health".into())],
+                body: bytes::Bytes::new(),
+                timeout: target.timeout,
+            };
+            if matches!(call(&req).await, Ok(r) if (200..400).contains(&r.status)) {
+                ok = true;
+                break;
+            }
+        }
+        entries.push((url.clone(), ok, Some(started.elapsed().as_millis())));
+    }
+    if h.include_upstreams {
+        for route in &snap.routes {
+            if let sluice_engine::Upstream::Url(up) = &route.upstream {
+                for (i, t) in up.targets.iter().enumerate() {
+                    entries.push((t.display.clone(), shard.balancers.is_healthy(up, i), None));
+                }
+            }
+        }
+    }
+    let up_count = entries.iter().filter(|e| e.1).count();
+    let status = if up_count == entries.len() {
+        "healthy"
+    } else if up_count == 0 {
+        "unhealthy"
+    } else {
+        "degraded"
+    };
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let upstreams: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|(url, ok, latency)| {
+            serde_json::json!({
+                "url": url,
+                "status": if ok { "healthy" } else { "unhealthy" },
+                "latency_ms": latency,
+            })
+        })
+        .collect();
+    let body =
+        serde_json::json!({"status": status, "timestamp": timestamp, "upstreams": upstreams});
+    let code = if status == "unhealthy" { 503 } else { 200 };
+    (code, bytes::Bytes::from(body.to_string()))
+}
