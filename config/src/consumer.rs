@@ -126,7 +126,8 @@ pub(crate) fn check_policies(
             | PolicyKind::TrafficShadow(_)
             | PolicyKind::DynamicRouting(_)
             | PolicyKind::HttpCallout(_)
-            | PolicyKind::Interrupt(_) => continue,
+            | PolicyKind::Interrupt(_)
+            | PolicyKind::RequestLog(_) => continue,
         };
         if consumers.is_empty() {
             errors.add(

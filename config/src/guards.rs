@@ -866,7 +866,7 @@ fn seconds(field: Option<Scalar>, path: &str, default: u64, errors: &mut Errors)
 
 /// An optional list of header names at `path`, each once (ignoring case); lower-cased when
 /// `lower`, else kept as written. Absent = empty.
-fn header_names(
+pub(crate) fn header_names(
     list: Option<Vec<Scalar>>,
     path: &str,
     lower: bool,

@@ -8,8 +8,9 @@
 //! 3. shape: known fields and value kinds, object by object (`raw.rs`);
 //! 4. values: paths, URLs, CIDRs, durations, defaults (`validate.rs`, `route.rs`,
 //!    `upstream.rs`, `policy.rs`, `auth.rs`, `traffic.rs`, `guards.rs`, `resilience.rs`,
-//!    `routing.rs`, `consumer.rs`, `http.rs`), then
-//!    the checks that span sections (an auth policy needs consumers it could let in).
+//!    `routing.rs`, `observability.rs`, `consumer.rs`, `http.rs`), then
+//!    the checks that span sections (an auth policy needs consumers it could let in; the
+//!    admin listener needs an address of its own).
 //!
 //! ```
 //! let config = sluice_config::load_str(
@@ -34,6 +35,7 @@ mod error;
 mod guards;
 mod http;
 pub mod model;
+mod observability;
 mod policy;
 mod raw;
 mod resilience;

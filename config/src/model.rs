@@ -33,6 +33,28 @@ pub struct Config {
     pub routes: Vec<RouteSpec>,
     /// `consumers`: identities known to `api-key-auth`, `basic-auth` and `rbac`. Default empty.
     pub consumers: Vec<ConsumerSpec>,
+    /// `admin`: the admin API's listener. `None` when absent (no admin listener).
+    pub admin: Option<AdminConfig>,
+    /// `debug_headers`: answer `x-sluice-debug: trace` on a request with an `x-sluice-trace`
+    /// header. Default false (the request header is ignored).
+    pub debug_headers: bool,
+}
+
+/// `admin:`: the admin API, on a listener of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `listen`, required: one address, the rules of a `listen` entry. Never the same as (nor,
+    /// for a non-zero port, overlapping through a wildcard address) a `listen` address.
+    pub listen: SocketAddr,
+    /// `token`: the bearer token every `/admin/*` endpoint requires. `None` when absent or
+    /// empty: every `/admin/*` endpoint then answers 503. When given, at least 16 characters,
+    /// without whitespace or control characters.
+    pub token: Option<String>,
+    /// `metrics_public`: serve `/metrics` and `/health` without the token. Default false.
+    pub metrics_public: bool,
+    /// `data_dir`: where the durable admin state lives, as written (not blank, no control
+    /// characters). Default `./sluice-data`.
+    pub data_dir: String,
 }
 
 /// One entry of `consumers:`.
@@ -279,6 +301,8 @@ pub struct SkipSpec {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum PolicyKind {
+    /// `request-log`: one JSON line per request.
+    RequestLog(RequestLogOptions),
     /// `jwt-auth`.
     JwtAuth(JwtAuthOptions),
     /// `api-key-auth`.
@@ -333,6 +357,31 @@ pub enum PolicyKind {
     HttpCallout(HttpCalloutOptions),
     /// `interrupt`.
     Interrupt(InterruptOptions),
+}
+
+/// Where `request-log` writes its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOutput {
+    /// `output: stdout` (default).
+    Stdout,
+    /// `output: file` with its required `file`: the path as written (not blank, no control
+    /// characters), appended to and reopened on SIGUSR1.
+    File(String),
+}
+
+/// `type: request-log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLogOptions {
+    /// `output` (with `file`). Default stdout.
+    pub output: LogOutput,
+    /// `redact_headers`: header names, lower-cased, each once, whose values are logged as
+    /// `[REDACTED]`. Default `[authorization, cookie, x-api-key]`; `[]` redacts nothing.
+    pub redact_headers: Vec<String>,
+    /// `buffer`: entries of the ring buffer kept for the admin API. Default 1000;
+    /// 1..=100000.
+    pub buffer: usize,
+    /// `include_headers`: the line carries the request headers (redacted). Default false.
+    pub include_headers: bool,
 }
 
 /// `type: ip-filter`.

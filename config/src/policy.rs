@@ -17,11 +17,12 @@ use crate::raw::{
 };
 use crate::route::status;
 use crate::validate::duration;
-use crate::{auth, guards, http, resilience, routing, traffic};
+use crate::{auth, guards, http, observability, resilience, routing, traffic};
 
 /// The policy `type` names this version understands, in the order listed in messages
 /// (that of the default priorities).
 pub const POLICY_TYPES: &[&str] = &[
+    "request-log",
     "ip-filter",
     "geo-ip-filter",
     "cors",
@@ -58,6 +59,7 @@ impl PolicyKind {
     /// The `type:` name this kind is written as, e.g. `"ip-filter"`; one of [`POLICY_TYPES`].
     pub fn type_name(&self) -> &'static str {
         match self {
+            PolicyKind::RequestLog(_) => "request-log",
             PolicyKind::JwtAuth(_) => "jwt-auth",
             PolicyKind::ApiKeyAuth(_) => "api-key-auth",
             PolicyKind::BasicAuth(_) => "basic-auth",
@@ -95,7 +97,7 @@ impl PolicyKind {
     ///
     /// | priority | policy |
     /// |---:|---|
-    /// | 0 | observability |
+    /// | 0 | observability: request-log |
     /// | 1 | ip-filter, geo-ip-filter |
     /// | 5 | early: cors, request-limit, ssl-enforce, override-method, json-/regex-threat-protection, latency-injection, fault-injection |
     /// | 10 | auth |
@@ -111,6 +113,7 @@ impl PolicyKind {
     /// | 999 | mock |
     pub fn default_priority(&self) -> i32 {
         match self {
+            PolicyKind::RequestLog(_) => 0,
             PolicyKind::IpFilter(_) => 1,
             PolicyKind::JwtAuth(_)
             | PolicyKind::ApiKeyAuth(_)
@@ -203,6 +206,9 @@ fn entry(value: Value, path: &str, errors: &mut Errors) -> Option<PolicySpec> {
         "ip-filter" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| ip_filter(raw, path, errors))
             .map(PolicyKind::IpFilter),
+        "request-log" => raw::object(options, path, COMMON_FIELDS, errors)
+            .and_then(|raw| observability::request_log(raw, path, errors))
+            .map(PolicyKind::RequestLog),
         "jwt-auth" => raw::object(options, path, COMMON_FIELDS, errors)
             .and_then(|raw| auth::jwt_auth(raw, path, errors))
             .map(PolicyKind::JwtAuth),

@@ -38,6 +38,19 @@ pub(crate) struct RawConfig {
     pub policies: Option<Value>,
     pub routes: Option<Value>,
     pub consumers: Option<Value>,
+    /// A [`RawAdmin`] mapping.
+    pub admin: Option<Value>,
+    pub debug_headers: Option<Scalar>,
+}
+
+/// `admin:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub listen: Option<Scalar>,
+    pub token: Option<Scalar>,
+    pub metrics_public: Option<Scalar>,
+    pub data_dir: Option<Scalar>,
 }
 
 /// One entry of `consumers:`.
@@ -261,6 +274,17 @@ pub(crate) struct RawMock {
     pub headers: Option<Mapping>,
     pub body: Option<Scalar>,
     pub delay: Option<Scalar>,
+}
+
+/// Options of `type: request-log`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequestLog {
+    pub output: Option<Scalar>,
+    pub file: Option<Scalar>,
+    pub redact_headers: Option<Vec<Scalar>>,
+    pub buffer: Option<Scalar>,
+    pub include_headers: Option<Scalar>,
 }
 
 /// Options of `type: rate-limit`.

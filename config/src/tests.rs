@@ -7,6 +7,7 @@ use super::*;
 
 mod auth;
 mod guards;
+mod observability;
 mod resilience;
 mod routing;
 mod traffic;
@@ -18,6 +19,7 @@ fn env(name: &str) -> Option<String> {
         "UPSTREAM_HOST" => Some("10.1.2.3".into()),
         "EMPTY" => Some(String::new()),
         "PORT" => Some("9100".into()),
+        "SLUICE_ADMIN_TOKEN" => Some("0123456789abcdef0123".into()),
         _ => None,
     }
 }
@@ -270,6 +272,8 @@ fn defaults() {
     assert_eq!(c.limits.idle_timeout, Duration::from_secs(60));
     assert_eq!(c.limits.max_connections_per_shard, 10_000);
     assert!(c.policies.is_empty());
+    assert_eq!(c.admin, None);
+    assert!(!c.debug_headers);
     let route = &c.routes[0];
     assert!(route.policies.is_empty());
     assert_eq!(route.methods, None);
@@ -454,7 +458,7 @@ fn unknown_fields_name_the_field_and_list_valid_ones() {
             "limts".into(),
             "unknown field \"limts\" (did you mean \"limits\"?), expected one of: name, \
              base_path, listen, shards, request_id_header, shutdown_timeout, limits, \
-             policies, routes, consumers"
+             policies, routes, consumers, admin, debug_headers"
                 .into()
         )
     );
@@ -488,11 +492,11 @@ fn unknown_policy_type() {
         (
             "policies[0].type".into(),
             "unknown policy type \"ip-filtr\" (did you mean \"ip-filter\"?), expected one of: \
-             ip-filter, geo-ip-filter, cors, request-limit, ssl-enforce, override-method, \
-             json-threat-protection, regex-threat-protection, latency-injection, \
-             fault-injection, jwt-auth, api-key-auth, basic-auth, oauth2, rbac, rate-limit, \
-             circuit-breaker, cache, request-transform, dynamic-routing, http-callout, \
-             timeout, retry, response-transform, traffic-shadow, interrupt, mock"
+             request-log, ip-filter, geo-ip-filter, cors, request-limit, ssl-enforce, \
+             override-method, json-threat-protection, regex-threat-protection, \
+             latency-injection, fault-injection, jwt-auth, api-key-auth, basic-auth, oauth2, \
+             rbac, rate-limit, circuit-breaker, cache, request-transform, dynamic-routing, \
+             http-callout, timeout, retry, response-transform, traffic-shadow, interrupt, mock"
                 .into()
         )
     );
@@ -500,8 +504,8 @@ fn unknown_policy_type() {
         error(&format!("{MINIMAL}policies:\n  - name: x\n")),
         (
             "policies[0]".into(),
-            "missing required field \"type\" (one of: ip-filter, geo-ip-filter, cors, \
-             request-limit, ssl-enforce, override-method, json-threat-protection, \
+            "missing required field \"type\" (one of: request-log, ip-filter, geo-ip-filter, \
+             cors, request-limit, ssl-enforce, override-method, json-threat-protection, \
              regex-threat-protection, latency-injection, fault-injection, jwt-auth, \
              api-key-auth, basic-auth, oauth2, rbac, rate-limit, circuit-breaker, cache, \
              request-transform, dynamic-routing, http-callout, timeout, retry, \
@@ -514,6 +518,7 @@ fn unknown_policy_type() {
 #[test]
 fn every_policy_type_name_round_trips() {
     let options = [
+        ("request-log", "buffer: 10"),
         ("ip-filter", "deny: [1.2.3.4]"),
         ("geo-ip-filter", "deny: [cn]"),
         ("cors", "origins: '*'"),

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_yaml_ng::Value;
 
 use crate::error::{self, Errors};
+use crate::guards::flag;
 use crate::model::{Config, Limits, ShardsSpec};
+use crate::observability::{self, Listen};
 use crate::raw::{self, kind, RawConfig, RawLimits, Scalar};
 use crate::{consumer, http, policy, route};
 
@@ -39,6 +41,7 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
         Some(text) => errors.check("base_path", http::prefix(&text.0)),
         None => Some(None),
     };
+    let listen_defaulted = matches!(raw.listen, None | Some(Value::Null));
     let listen = listen(raw.listen, errors);
     let shards = match raw.shards {
         Some(text) => errors.check("shards", shards(&text.0)),
@@ -67,6 +70,17 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
         }
     };
     let consumers = consumer::list(raw.consumers, "consumers", errors);
+    let admin = match raw.admin {
+        None | Some(Value::Null) => Some(None),
+        Some(value) => {
+            let listen = listen.as_deref().map(|addrs| Listen {
+                addrs,
+                defaulted: listen_defaulted,
+            });
+            observability::admin(value, "admin", listen, errors).map(Some)
+        }
+    };
+    let debug_headers = flag(raw.debug_headers, "debug_headers", false, errors);
     if let Some(consumers) = &consumers {
         // Judged on what parsed: the global list even when a route failed, and nothing when
         // the consumers did not parse (a half-read list could only give false alarms).
@@ -78,7 +92,7 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
     Some(Config {
         name: name?,
         base_path: base_path?,
-        listen: listen?,
+        listen: listen?.into_iter().map(|(_, addr)| addr).collect(),
         shards: shards?,
         request_id_header: request_id_header?,
         shutdown_timeout: shutdown_timeout?,
@@ -86,6 +100,8 @@ pub(crate) fn config(root: Value, errors: &mut Errors) -> Option<Config> {
         policies: policies?,
         routes: routes?,
         consumers: consumers?,
+        admin: admin?,
+        debug_headers: debug_headers?,
     })
 }
 
@@ -205,10 +221,11 @@ fn limits(value: Option<Value>, errors: &mut Errors) -> Option<Limits> {
     })
 }
 
-/// `listen`: one address or a list, each at most once.
-fn listen(value: Option<Value>, errors: &mut Errors) -> Option<Vec<SocketAddr>> {
+/// `listen`: one address or a list, each at most once; each with its field path (`listen`
+/// for the default and a single address, `listen[i]` in a list).
+fn listen(value: Option<Value>, errors: &mut Errors) -> Option<Vec<(String, SocketAddr)>> {
     let items: Vec<(String, Value)> = match value {
-        None | Some(Value::Null) => return Some(vec![DEFAULT_LISTEN]),
+        None | Some(Value::Null) => return Some(vec![("listen".to_owned(), DEFAULT_LISTEN)]),
         Some(Value::Sequence(items)) if items.is_empty() => {
             errors.add("listen", "needs at least one address");
             return None;
@@ -237,11 +254,11 @@ fn listen(value: Option<Value>, errors: &mut Errors) -> Option<Vec<SocketAddr>> 
             }
         };
         match addr {
-            Some(addr) if out.contains(&addr) => {
+            Some(addr) if out.iter().any(|(_, a)| *a == addr) => {
                 errors.add(&at, format!("{addr} is listed twice"));
                 ok = false;
             }
-            Some(addr) => out.push(addr),
+            Some(addr) => out.push((at, addr)),
             None => ok = false,
         }
     }
@@ -250,7 +267,7 @@ fn listen(value: Option<Value>, errors: &mut Errors) -> Option<Vec<SocketAddr>> 
 
 /// `host:port` where host is an IP literal (IPv6 in brackets) or `localhost`. Other names are
 /// refused: binding must not depend on DNS at start-up.
-fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }

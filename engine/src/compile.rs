@@ -91,6 +91,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         rate_limit_max_keys,
         cache_max_bytes,
         override_headers,
+        source: String::new(),
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -189,6 +190,12 @@ fn compile_program(
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
+            PolicyKind::RequestLog(_) => {
+                return Err(CompileError {
+                    path: spec.field_path.clone(),
+                    message: "request-log is not wired into the engine yet".into(),
+                })
+            }
             PolicyKind::Cache(o) => {
                 p.caches.push(sluice_policies::cache::CachePolicy {
                     ttl: o.ttl,

@@ -57,6 +57,8 @@ pub struct RequestContext {
     pub route_override: Option<(usize, Option<String>)>,
     /// A `traffic-shadow` op chose to mirror this request (index into the program's table).
     pub shadow: Option<u32>,
+    /// The status sent downstream (0 until a response head went out).
+    pub status: u16,
 }
 
 impl RequestContext {
@@ -98,6 +100,7 @@ impl RequestContext {
             breaker: None,
             route_override: None,
             shadow: None,
+            status: 0,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod context;
 pub mod error;
 pub mod forward;
 pub mod interp;
+pub mod metrics;
 pub mod program;
 pub mod router;
 pub mod snapshot;

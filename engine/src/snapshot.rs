@@ -34,6 +34,9 @@ pub struct Snapshot {
     pub cache_max_bytes: usize,
     /// Header names of every `override-method` op (checked before routing).
     pub override_headers: Vec<String>,
+    /// The config file's text as loaded (before `${ENV}` substitution), for the admin API's
+    /// redacted view. Empty when compiled from a parsed config only.
+    pub source: String,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).

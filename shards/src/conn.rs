@@ -147,13 +147,42 @@ async fn read_head(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, first:
 }
 
 /// Handles one request; returns whether the connection may serve another.
-async fn handle(
+async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, req: RequestHead) -> bool {
+    let mut ctx = RequestContext::new(conn.peer, &req.headers, &snap.request_id_header);
+    let method = req.method.clone();
+    let keep = handle_request(conn, shard, snap, req, &mut ctx).await;
+    record(shard, snap, &ctx, &method);
+    keep
+}
+
+/// Counts a finished request: status, latency, time per policy, rate-limit refusals.
+fn record(shard: &Shard, snap: &Snapshot, ctx: &RequestContext, method: &Method) {
+    let route = ctx.route.map(|r| snap.routes[r].pattern.as_str());
+    let mut m = shard.metrics.borrow_mut();
+    let name = route.unwrap_or(sluice_engine::metrics::UNMATCHED_ROUTE);
+    m.record_request(name, method, ctx.status, ctx.start.elapsed());
+    if let Some(r) = ctx.route {
+        let program = &snap.routes[r].program;
+        for (i, entry) in program.ops.iter().enumerate() {
+            if ctx.executed & (1u128 << i) != 0 {
+                let ns = ctx.op_time_ns[i.min(sluice_engine::context::TIMED_OPS - 1)];
+                m.record_policy(entry.op.type_name(), u64::from(ns));
+            }
+        }
+        if ctx.status == 429 && ctx.rate_info.is_some() {
+            m.record_rate_limited(name);
+        }
+    }
+}
+
+async fn handle_request(
     conn: &mut Downstream,
     shard: &Shard,
     snap: &Snapshot,
     mut req: RequestHead,
+    ctx: &mut RequestContext,
 ) -> bool {
-    let mut ctx = RequestContext::new(conn.peer, &req.headers, &snap.request_id_header);
+    let mut ctx = ctx;
     if let Err(e) = check_path(&req.path) {
         return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
     }
@@ -445,6 +474,7 @@ pub async fn answer_error(
     }
     let keep = !fatal && may_keep(req, shard);
     let conn_header = conn_header(req, keep);
+    ctx.status = resp.status;
     let sent = send_local(
         conn,
         shard,
@@ -478,6 +508,7 @@ async fn answer_local(
     }
     let keep = may_keep(req, shard);
     let conn_header = conn_header(req, keep);
+    ctx.status = status;
     let sent = send_local(
         conn,
         shard,

@@ -5,6 +5,7 @@
 //! shared between shards are the read-only config snapshot behind one `ArcSwap` and the
 //! crossbeam channels the main thread uses to send them control messages.
 
+mod admin;
 mod balancers;
 pub mod cli;
 mod client;
@@ -15,11 +16,13 @@ mod listener;
 mod mesh;
 mod pool;
 mod proxy;
+mod redact;
 mod respond;
 mod runtime;
 mod server;
 mod shard;
 mod side;
+mod stats;
 mod tunnel;
 mod watchdog;
 

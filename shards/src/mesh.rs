@@ -45,6 +45,20 @@ pub enum MeshMsg {
         target: usize,
         healthy: bool,
     },
+    /// "Send me your metrics" (the admin shard gathering a scrape).
+    MetricsRequest { from: usize, ticket: u64 },
+    /// A shard's metrics, answering `MetricsRequest`.
+    Metrics {
+        ticket: u64,
+        snapshot: Box<sluice_engine::metrics::MetricsSnapshot>,
+    },
+}
+
+/// An answer a request on this shard waits for.
+#[derive(Debug)]
+pub enum Reply {
+    Grant(Grant),
+    Metrics(Box<sluice_engine::metrics::MetricsSnapshot>),
 }
 
 struct Peer {
@@ -83,7 +97,7 @@ pub fn build(n: usize) -> Vec<MeshEnd> {
 
 #[derive(Default)]
 struct Pending {
-    grant: Cell<Option<Grant>>,
+    reply: Cell<Option<Reply>>,
     waker: RefCell<Option<Waker>>,
 }
 
@@ -146,21 +160,46 @@ impl Mesh {
 
     /// Asks shard `owner` for a lease on `key`; `None` if no answer came in [`ASK_TIMEOUT`].
     pub async fn ask(&self, owner: usize, key: &str, spec: LimitSpec) -> Option<Grant> {
+        let me = self.end.me;
+        let reply = self
+            .request(owner, |ticket| MeshMsg::Acquire {
+                key: key.to_owned(),
+                spec,
+                from: me,
+                ticket,
+            })
+            .await;
+        match reply {
+            Some(Reply::Grant(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Gathers every shard's metrics (this one's included, through its own mailbox);
+    /// shards that do not answer in [`ASK_TIMEOUT`] are left out.
+    pub async fn gather_metrics(&self) -> Vec<sluice_engine::metrics::MetricsSnapshot> {
+        let me = self.end.me;
+        let mut out = Vec::with_capacity(self.len());
+        for to in 0..self.len() {
+            let reply = self
+                .request(to, |ticket| MeshMsg::MetricsRequest { from: me, ticket })
+                .await;
+            if let Some(Reply::Metrics(m)) = reply {
+                out.push(*m);
+            }
+        }
+        out
+    }
+
+    /// Sends the message `build(ticket)` to `to` and waits for the reply quoting `ticket`.
+    async fn request(&self, to: usize, build: impl FnOnce(u64) -> MeshMsg) -> Option<Reply> {
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket + 1);
         let pending = Rc::new(Pending::default());
         self.pending.borrow_mut().insert(ticket, pending.clone());
-        self.send(
-            owner,
-            MeshMsg::Acquire {
-                key: key.to_owned(),
-                spec,
-                from: self.end.me,
-                ticket,
-            },
-        );
-        let wait = std::future::poll_fn(|cx| match pending.grant.take() {
-            Some(g) => Poll::Ready(g),
+        self.send(to, build(ticket));
+        let wait = std::future::poll_fn(|cx| match pending.reply.take() {
+            Some(r) => Poll::Ready(r),
             None => {
                 *pending.waker.borrow_mut() = Some(cx.waker().clone());
                 Poll::Pending
@@ -171,10 +210,10 @@ impl Mesh {
         got
     }
 
-    /// Delivers a `Grant` to the request waiting on `ticket` (late answers are dropped).
-    pub fn resolve(&self, ticket: u64, grant: Grant) {
+    /// Delivers a reply to the request waiting on `ticket` (late answers are dropped).
+    pub fn resolve(&self, ticket: u64, reply: Reply) {
         if let Some(p) = self.pending.borrow().get(&ticket) {
-            p.grant.set(Some(grant));
+            p.reply.set(Some(reply));
             if let Some(w) = p.waker.borrow_mut().take() {
                 w.wake();
             }

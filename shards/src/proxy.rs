@@ -185,6 +185,7 @@ pub async fn forward(
         if let Some(i) = target_idx {
             shard.balancers.start(up, i);
         }
+        let attempt_started = Instant::now();
         let mut fresh_only = false;
         let exchanged = loop {
             let (mut uc, addr, reused) =
@@ -215,6 +216,24 @@ pub async fn forward(
             }
         };
         // What happened, in the terms retry and breaker policies judge.
+        {
+            use sluice_engine::metrics::UpstreamErrorKind as Kind;
+            let mut m = shard.metrics.borrow_mut();
+            let kind = match &exchanged {
+                Ok((_, resp, _)) => {
+                    m.record_upstream(&route.pattern, attempt_started.elapsed());
+                    (resp.status >= 500).then_some(Kind::Status5xx)
+                }
+                Err((_, true)) => Some(Kind::Connect),
+                Err((ExchangeFail::Fatal(ErrorKind::GatewayTimeout), _)) => Some(Kind::Timeout),
+                Err((ExchangeFail::Stale, _)) => Some(Kind::Reset),
+                Err((ExchangeFail::Fatal(_), _)) => Some(Kind::Protocol),
+                Err((ExchangeFail::Body(_), _)) => None,
+            };
+            if let Some(kind) = kind {
+                m.record_upstream_error(&target.display, kind);
+            }
+        }
         let outcome = match &exchanged {
             Ok((_, resp, _)) => AttemptOutcome::from_status(resp.status),
             Err((_, true)) => AttemptOutcome::connect_error(),
@@ -305,6 +324,7 @@ pub async fn forward(
     let _ = target_idx;
 
     let mut headers = resp.headers;
+    ctx.status = resp.status;
     run_response(&route.program, resp.status, &mut headers, ctx);
     if resp.status == 101 {
         // The upstream accepted the WebSocket: answer 101 and hand both sockets to the tunnel.

@@ -26,7 +26,10 @@ pub struct RunOptions {
 /// Loads, validates and compiles a config file, rendering every error as
 /// `FILE: field.path: message` lines.
 pub fn load_snapshot(path: &Path) -> Result<(Config, Snapshot), Vec<String>> {
-    let cfg = sluice_engine::config::load_file(path).map_err(|e| {
+    // One read: the text parsed is the text the admin API shows.
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{}: cannot read file: {e}", path.display())])?;
+    let cfg = sluice_engine::config::load_str(&text, &path.display().to_string()).map_err(|e| {
         e.to_string()
             .lines()
             .map(str::to_string)
@@ -37,6 +40,8 @@ pub fn load_snapshot(path: &Path) -> Result<(Config, Snapshot), Vec<String>> {
             .map(|e| format!("{}: {}: {}", path.display(), e.path, e.message))
             .collect::<Vec<_>>()
     })?;
+    let mut snap = snap;
+    snap.source = text;
     Ok((cfg, snap))
 }
 
@@ -100,7 +105,31 @@ pub fn run(opts: RunOptions) -> i32 {
         }
     }
 
+    // The admin listener is served by shard 0.
+    let mut admin_listener = match &cfg.admin {
+        Some(a) => match std::net::TcpListener::bind(a.listen).and_then(|l| {
+            l.set_nonblocking(true)?;
+            Ok(l)
+        }) {
+            Ok(l) => {
+                tracing::info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "admin listening");
+                Some((l, a.clone()))
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: admin.listen: cannot bind {}: {e}",
+                    opts.config.display(),
+                    a.listen
+                );
+                return 1;
+            }
+        },
+        None => None,
+    };
+
     let snapshots = Arc::new(ArcSwap::from_pointee(snapshot));
+    let reloader = Arc::new(Reloader::new(opts.config.clone(), snapshots.clone(), &cfg));
+    let started = std::time::Instant::now();
     let mut controls: Vec<Sender<ShardMsg>> = Vec::with_capacity(n);
     let mut threads = Vec::with_capacity(n);
     let mut mesh_ends = crate::mesh::build(n).into_iter();
@@ -109,6 +138,16 @@ pub fn run(opts: RunOptions) -> i32 {
         let (tx, rx) = crossbeam_channel::unbounded();
         controls.push(tx);
         let snapshots = snapshots.clone();
+        let admin = admin_listener.take().map(|(l, a)| {
+            let admin = crate::admin::Admin {
+                reloader: reloader.clone(),
+                token: a.token.clone(),
+                metrics_public: a.metrics_public,
+                started,
+                shards: n,
+            };
+            (l, admin)
+        });
         let spawned = std::thread::Builder::new()
             .name(format!("sluice-shard-{id}"))
             .spawn(move || {
@@ -116,9 +155,13 @@ pub fn run(opts: RunOptions) -> i32 {
                     tracing::warn!(shard = id, cpu, error = %e, "cannot pin shard to its CPU");
                 }
                 let shard = std::rc::Rc::new(Shard::new(id, snapshots, mesh));
+                let for_driver = shard.clone();
                 crate::runtime::block_on(
-                    move || shard_main(shard, listeners, rx),
-                    |driver| tracing::info!(shard = id, cpu, driver, "shard started"),
+                    move || shard_main(shard, listeners, rx, admin),
+                    move |driver| {
+                        for_driver.set_driver(driver);
+                        tracing::info!(shard = id, cpu, driver, "shard started");
+                    },
                 );
             });
         match spawned {
@@ -130,10 +173,11 @@ pub fn run(opts: RunOptions) -> i32 {
         }
     }
 
-    let mut generation = 1u64;
     for sig in signals.forever() {
         match sig {
-            SIGHUP => reload(&opts.config, &cfg, &snapshots, &mut generation),
+            SIGHUP => {
+                let _ = reloader.reload();
+            }
             _ => {
                 tracing::info!(signal = sig, "shutting down: draining in-flight requests");
                 // The running snapshot's value: a reload may have changed it.
@@ -166,23 +210,50 @@ pub fn run(opts: RunOptions) -> i32 {
 }
 
 /// Re-reads the file; swaps the snapshot only if everything compiled.
-fn reload(path: &Path, running: &Config, snapshots: &ArcSwap<Snapshot>, generation: &mut u64) {
-    match load_snapshot(path) {
-        Ok((cfg, snap)) => {
-            if cfg.listen != running.listen || cfg.shards != running.shards {
-                tracing::warn!("listen and shards changes take effect only after a restart");
-            }
-            snapshots.store(Arc::new(snap));
-            *generation += 1;
-            tracing::info!(
-                generation = *generation,
-                routes = cfg.routes.len(),
-                "config reloaded"
-            );
+/// Reloads the config file: parse, validate, compile, then one atomic swap. Shared by
+/// SIGHUP and `POST /admin/reload`; a bad file changes nothing and says why.
+pub struct Reloader {
+    pub path: PathBuf,
+    pub snapshots: Arc<ArcSwap<Snapshot>>,
+    listen: Vec<std::net::SocketAddr>,
+    shards: ShardsSpec,
+    generation: std::sync::atomic::AtomicU64,
+    /// `(ok, error)` reload counts, for metrics.
+    pub outcomes: [std::sync::atomic::AtomicU64; 2],
+}
+
+impl Reloader {
+    fn new(path: PathBuf, snapshots: Arc<ArcSwap<Snapshot>>, running: &Config) -> Self {
+        Self {
+            path,
+            snapshots,
+            listen: running.listen.clone(),
+            shards: running.shards.clone(),
+            generation: std::sync::atomic::AtomicU64::new(1),
+            outcomes: Default::default(),
         }
-        Err(lines) => {
-            for l in &lines {
-                tracing::error!(error = %l, "reload refused; the running config is unchanged");
+    }
+
+    /// Reloads; returns the new generation or the error lines.
+    pub fn reload(&self) -> Result<u64, Vec<String>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        match load_snapshot(&self.path) {
+            Ok((cfg, snap)) => {
+                if cfg.listen != self.listen || cfg.shards != self.shards {
+                    tracing::warn!("listen and shards changes take effect only after a restart");
+                }
+                self.snapshots.store(Arc::new(snap));
+                let generation = self.generation.fetch_add(1, Relaxed) + 1;
+                self.outcomes[0].fetch_add(1, Relaxed);
+                tracing::info!(generation, routes = cfg.routes.len(), "config reloaded");
+                Ok(generation)
+            }
+            Err(lines) => {
+                self.outcomes[1].fetch_add(1, Relaxed);
+                for l in &lines {
+                    tracing::error!(error = %l, "reload refused; the running config is unchanged");
+                }
+                Err(lines)
             }
         }
     }

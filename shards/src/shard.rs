@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use monoio::net::TcpListener;
 use sluice_engine::{error_response, ErrorKind, Snapshot};
 
-use crate::mesh::MeshMsg;
+use crate::mesh::{MeshMsg, Reply};
 use crate::pool::Pool;
 use crate::watchdog::{Watchdog, TICK};
 
@@ -40,11 +40,15 @@ pub struct Shard {
     pub in_flight: crate::side::InFlight,
     /// Messages to and from the other shards.
     pub mesh: crate::mesh::Mesh,
+    /// Request counts and latencies of this shard, gathered on scrape.
+    pub metrics: RefCell<sluice_engine::metrics::ShardMetrics>,
     pub active: Cell<usize>,
     shutdown_at: Cell<Option<Instant>>,
     shutdown_wakers: RefCell<Vec<Waker>>,
     /// Bumped on every snapshot change; health checkers of older generations stop.
     health_generation: Cell<u64>,
+    /// The I/O driver this shard runs on, for the admin API.
+    driver: Cell<&'static str>,
 }
 
 impl Shard {
@@ -63,10 +67,12 @@ impl Shard {
             state: sluice_engine::ShardState::new(id, mesh.len()),
             in_flight: Default::default(),
             mesh,
+            metrics: RefCell::new(sluice_engine::metrics::ShardMetrics::new(id)),
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),
             health_generation: Cell::new(0),
+            driver: Cell::new("unknown"),
         };
         shard.apply_bounds(&bounds);
         shard
@@ -129,6 +135,16 @@ impl Shard {
             .set_max_keys(snap.rate_limit_max_keys);
     }
 
+    /// The I/O driver this shard runs on.
+    pub fn driver(&self) -> &'static str {
+        self.driver.get()
+    }
+
+    /// Records the I/O driver (set once the runtime is built).
+    pub fn set_driver(&self, driver: &'static str) {
+        self.driver.set(driver);
+    }
+
     /// The current health-checker generation.
     pub fn health_generation(&self) -> u64 {
         self.health_generation.get()
@@ -149,7 +165,7 @@ impl Shard {
     }
 
     /// Resolves once shutdown begins.
-    async fn shutdown_signal(&self) {
+    pub async fn shutdown_signal(&self) {
         std::future::poll_fn(|cx| {
             if self.shutting_down() {
                 Poll::Ready(())
@@ -173,6 +189,7 @@ pub async fn shard_main(
     shard: Rc<Shard>,
     listeners: Vec<std::net::TcpListener>,
     control: Receiver<ShardMsg>,
+    admin: Option<(std::net::TcpListener, crate::admin::Admin)>,
 ) {
     for std_listener in listeners {
         match TcpListener::from_std(std_listener) {
@@ -183,6 +200,9 @@ pub async fn shard_main(
         }
     }
     monoio::spawn(mailbox(shard.clone()));
+    if let Some((listener, admin)) = admin {
+        monoio::spawn(crate::admin::serve(listener, Rc::new(admin), shard.clone()));
+    }
     // Shard 0 runs the active health checks for everyone.
     let mut checked: Option<Arc<Snapshot>> = None;
     let mut ticker = monoio::time::interval(TICK);
@@ -307,7 +327,16 @@ async fn mailbox(shard: Rc<Shard>) {
                 let grant = shard.state.limiter.borrow_mut().grant(&key, spec, now);
                 shard.mesh.send(from, MeshMsg::Grant { ticket, grant });
             }
-            MeshMsg::Grant { ticket, grant } => shard.mesh.resolve(ticket, grant),
+            MeshMsg::Grant { ticket, grant } => shard.mesh.resolve(ticket, Reply::Grant(grant)),
+            MeshMsg::MetricsRequest { from, ticket } => {
+                let mut metrics = shard.metrics.borrow_mut();
+                metrics.set_connections(shard.active.get() as u64);
+                let snapshot = Box::new(metrics.snapshot());
+                shard.mesh.send(from, MeshMsg::Metrics { ticket, snapshot });
+            }
+            MeshMsg::Metrics { ticket, snapshot } => {
+                shard.mesh.resolve(ticket, Reply::Metrics(snapshot))
+            }
             MeshMsg::Return { key, spec, tokens } => shard
                 .state
                 .limiter

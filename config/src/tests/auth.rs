@@ -1360,6 +1360,6 @@ fn unknown_top_level_field_suggests_consumers() {
         error(&format!("{MINIMAL}consumer: []\n")).1,
         "unknown field \"consumer\" (did you mean \"consumers\"?), expected one of: name, \
          base_path, listen, shards, request_id_header, shutdown_timeout, limits, policies, \
-         routes, consumers"
+         routes, consumers, admin, debug_headers"
     );
 }

@@ -1,0 +1,251 @@
+//! The admin listener, served by shard 0: introspection, reload and metrics.
+//!
+//! Every `/admin/*` endpoint needs `Authorization: Bearer <token>` (compared in constant
+//! time); with no token configured they answer 503, so the admin API is never open by
+//! accident. Figures that live on other shards are gathered by messages, never by locks.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::{TcpListener, TcpStream};
+use serde_json::{json, Value};
+use sluice_codec::{parse_request_head, BodyFraming, HeadLimits, Method};
+use sluice_engine::Upstream;
+
+use crate::server::Reloader;
+use crate::shard::Shard;
+
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+/// What the admin endpoints need besides the shard.
+pub struct Admin {
+    pub reloader: Arc<Reloader>,
+    /// `None` or empty: every `/admin/*` endpoint answers 503.
+    pub token: Option<String>,
+    /// Serve `/metrics` and `/health` without the token.
+    pub metrics_public: bool,
+    pub started: Instant,
+    pub shards: usize,
+}
+
+/// Accepts admin connections until shutdown.
+pub async fn serve(listener: std::net::TcpListener, admin: Rc<Admin>, shard: Rc<Shard>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register the admin listener");
+            return;
+        }
+    };
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = shard.shutdown_signal() => return,
+        };
+        if let Ok((stream, _)) = accepted {
+            monoio::spawn(connection(stream, admin.clone(), shard.clone()));
+        }
+    }
+}
+
+struct AdminRequest {
+    method: Method,
+    path: String,
+    authorization: Option<Bytes>,
+}
+
+async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
+    let Some(req) = read_request(&mut stream).await else {
+        return;
+    };
+    let (status, body) = route(&req, &admin, &shard).await;
+    let mut out = BytesMut::with_capacity(body.len() + 160);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(sluice_codec::canonical_reason(status).as_bytes());
+    let content_type: &[u8] = if req.path == "/metrics" || req.path == "/admin/metrics" {
+        b"text/plain; version=0.0.4"
+    } else {
+        b"application/json"
+    };
+    out.extend_from_slice(b"\r\ncontent-type: ");
+    out.extend_from_slice(content_type);
+    out.extend_from_slice(b"\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: ");
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&body);
+    let _ = stream.write_all(out).await;
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<AdminRequest> {
+    use monoio::buf::IoBufMut;
+    use monoio::io::AsyncReadRent;
+    let mut buf = BytesMut::with_capacity(8192);
+    let deadline = Duration::from_secs(10);
+    let head = loop {
+        if let Ok(Some(h)) = parse_request_head(&mut buf, &HeadLimits::default()) {
+            break h;
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        buf.reserve(8192);
+        let (len, cap) = (buf.len(), buf.capacity());
+        let read = monoio::time::timeout(deadline, stream.read(buf.slice_mut(len..cap))).await;
+        let (res, slice) = read.ok()?;
+        buf = slice.into_inner();
+        if res.ok()? == 0 {
+            return None;
+        }
+    };
+    // The body is read (so the connection stays well-framed) but no endpoint takes one yet.
+    match head.framing {
+        BodyFraming::Length(n) if n as usize <= MAX_ADMIN_BODY => {
+            while buf.len() < n as usize {
+                buf.reserve(8192);
+                let (len, cap) = (buf.len(), buf.capacity());
+                let read =
+                    monoio::time::timeout(deadline, stream.read(buf.slice_mut(len..cap))).await;
+                let (res, slice) = read.ok()?;
+                buf = slice.into_inner();
+                if res.ok()? == 0 {
+                    return None;
+                }
+            }
+            let _ = buf.split_to(n as usize);
+        }
+        BodyFraming::None => {}
+        _ => return None,
+    }
+    Some(AdminRequest {
+        method: head.method.clone(),
+        path: String::from_utf8_lossy(&head.path).into_owned(),
+        authorization: head.headers.get("authorization").cloned(),
+    })
+}
+
+fn error(status: u16, code: &str, message: &str) -> (u16, Bytes) {
+    let body = json!({"error": code, "message": message, "statusCode": status});
+    (status, Bytes::from(body.to_string()))
+}
+
+fn ok(value: Value) -> (u16, Bytes) {
+    (200, Bytes::from(value.to_string()))
+}
+
+/// Constant-time token check (both lengths are compared only after the whole loop).
+fn token_matches(expected: &str, header: Option<&Bytes>) -> bool {
+    let Some(value) = header else { return false };
+    let Some(given) = value.strip_prefix(b"Bearer ") else {
+        return false;
+    };
+    let e = expected.as_bytes();
+    let mut diff = (e.len() != given.len()) as u8;
+    for i in 0..e.len().max(given.len()) {
+        diff |= e.get(i).copied().unwrap_or(0) ^ given.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes) {
+    let public = admin.metrics_public && matches!(req.path.as_str(), "/metrics" | "/health");
+    if !public {
+        match admin.token.as_deref().filter(|t| !t.is_empty()) {
+            None => return error(503, "admin_disabled", "No admin token is configured"),
+            Some(t) if !token_matches(t, req.authorization.as_ref()) => {
+                return error(401, "unauthorized", "Missing or invalid admin token")
+            }
+            Some(_) => {}
+        }
+    }
+    let snap = shard.snapshot();
+    match (&req.method, req.path.as_str()) {
+        (Method::Get, "/admin/health" | "/health") => ok(json!({
+            "status": "ok",
+            "name": snap.name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": admin.started.elapsed().as_secs(),
+            "shards": admin.shards,
+            "driver": shard.driver(),
+            "routes": snap.routes.len(),
+            "policies": snap.routes.iter().map(|r| r.program.len()).sum::<usize>(),
+        })),
+        (Method::Get, "/admin/routes") => {
+            ok(Value::Array(snap.routes.iter().map(route_json).collect()))
+        }
+        (Method::Get, "/admin/policies") => ok(policies_json(&snap)),
+        (Method::Get, "/admin/config") => ok(crate::redact::redacted(&snap.source)),
+        (Method::Post, "/admin/reload") => reload(admin).await,
+        (Method::Get, "/admin/metrics" | "/metrics") => (
+            200,
+            Bytes::from(crate::stats::prometheus(shard, admin).await),
+        ),
+        _ => error(404, "not_found", "No such admin endpoint"),
+    }
+}
+
+fn route_json(r: &sluice_engine::Route) -> Value {
+    let program: Vec<Value> = r
+        .program
+        .ops
+        .iter()
+        .map(|e| json!({"op": e.op.type_name(), "name": e.name, "priority": e.priority}))
+        .collect();
+    let upstream = match &r.upstream {
+        Upstream::Url(u) => {
+            json!({"type": "url", "targets": u.targets.iter().map(|t| t.display.clone()).collect::<Vec<_>>()})
+        }
+        Upstream::Static(s) => json!({"type": "static", "status": s.status}),
+        Upstream::Health(h) => {
+            json!({"type": "health", "probes": h.probes.iter().map(|p| p.0.clone()).collect::<Vec<_>>()})
+        }
+    };
+    json!({
+        "path": r.pattern,
+        "methods": r.methods.as_ref().map(|m| m.iter().map(|x| x.as_str().to_string()).collect::<Vec<_>>()),
+        "program": program,
+        "upstream": upstream,
+    })
+}
+
+fn policies_json(snap: &sluice_engine::Snapshot) -> Value {
+    let mut out: Vec<Value> = Vec::new();
+    for r in &snap.routes {
+        for e in &r.program.ops {
+            out.push(json!({"route": r.pattern, "name": e.name, "type": e.op.type_name(), "priority": e.priority}));
+        }
+    }
+    Value::Array(out)
+}
+
+/// Runs the reload on its own thread (reading and compiling a file must not stall this
+/// shard's requests) and waits for it without blocking the shard.
+async fn reload(admin: &Admin) -> (u16, Bytes) {
+    let reloader = admin.reloader.clone();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(reloader.reload());
+    });
+    loop {
+        match rx.try_recv() {
+            Ok(Ok(generation)) => return ok(json!({"status": "ok", "generation": generation})),
+            Ok(Err(errors)) => {
+                return (
+                    400,
+                    Bytes::from(json!({"status": "error", "errors": errors}).to_string()),
+                )
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                monoio::time::sleep(Duration::from_millis(5)).await
+            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return error(500, "internal", "the reload thread ended without an answer")
+            }
+        }
+    }
+}
