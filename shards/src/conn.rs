@@ -182,9 +182,8 @@ async fn handle_request(
     mut req: RequestHead,
     ctx: &mut RequestContext,
 ) -> bool {
-    let mut ctx = ctx;
     if let Err(e) = check_path(&req.path) {
-        return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
+        return answer_error(conn, shard, snap, &req, ctx, None, e, true).await;
     }
     if let BodyFraming::Length(n) = req.framing {
         if n > snap.limits.max_body_bytes {
@@ -193,7 +192,7 @@ async fn handle_request(
                 shard,
                 snap,
                 &req,
-                &mut ctx,
+                ctx,
                 None,
                 ErrorKind::PayloadTooLarge,
                 true,
@@ -205,13 +204,13 @@ async fn handle_request(
     let path_bytes = req.path.clone();
     let Ok(path) = std::str::from_utf8(&path_bytes) else {
         let e = ErrorKind::BadRequest("Request path is not valid UTF-8".into());
-        return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
+        return answer_error(conn, shard, snap, &req, ctx, None, e, true).await;
     };
     let mut preflight_allow = None;
     if req.method == Method::Post {
         if let Err(r) = override_before_routing(snap, &mut req, path) {
             let e = ErrorKind::Rejected(r);
-            return answer_error(conn, shard, snap, &req, &mut ctx, None, e, false).await;
+            return answer_error(conn, shard, snap, &req, ctx, None, e, false).await;
         }
     }
     let (route_id, params) = match snap.router.find(&snap.routes, &req.method, path) {
@@ -222,7 +221,7 @@ async fn handle_request(
                 shard,
                 snap,
                 &req,
-                &mut ctx,
+                ctx,
                 None,
                 ErrorKind::NotFound,
                 false,
@@ -239,7 +238,7 @@ async fn handle_request(
                 }
                 None => {
                     let e = ErrorKind::MethodNotAllowed(allow);
-                    return answer_error(conn, shard, snap, &req, &mut ctx, None, e, false).await;
+                    return answer_error(conn, shard, snap, &req, ctx, None, e, false).await;
                 }
             }
         }
@@ -253,7 +252,7 @@ async fn handle_request(
         {
             let e =
                 ErrorKind::BadRequest("WebSocket upgrades are not enabled on this route".into());
-            return answer_error(conn, shard, snap, &req, &mut ctx, None, e, true).await;
+            return answer_error(conn, shard, snap, &req, ctx, None, e, true).await;
         }
         ctx.upgrade = true;
     }
@@ -266,7 +265,7 @@ async fn handle_request(
     let mut start = 0;
     let mut fetches = 0;
     let flow = loop {
-        match run_request_from(&route.program, env, &mut req, &mut ctx, start) {
+        match run_request_from(&route.program, env, &mut req, ctx, start) {
             Flow::FetchJwks { url, resume_at } if fetches < 2 => {
                 fetches += 1;
                 crate::side::fetch_jwks(shard, snap, &url).await;
@@ -325,7 +324,7 @@ async fn handle_request(
                 // No op answered the preflight: the route really has no OPTIONS.
                 let e = ErrorKind::MethodNotAllowed(allow);
                 let program = Some(&route.program);
-                return answer_error(conn, shard, snap, &req, &mut ctx, program, e, false).await;
+                return answer_error(conn, shard, snap, &req, ctx, program, e, false).await;
             }
         }
         Flow::Answer(answer) => {
@@ -337,7 +336,7 @@ async fn handle_request(
                 shard,
                 snap,
                 &req,
-                &mut ctx,
+                ctx,
                 Some(&route.program),
                 answer.status,
                 answer.headers,
@@ -366,7 +365,7 @@ async fn handle_request(
             };
             let e = ErrorKind::Rejected(r);
             let program = Some(&route.program);
-            return answer_error(conn, shard, snap, &req, &mut ctx, program, e, false).await;
+            return answer_error(conn, shard, snap, &req, ctx, program, e, false).await;
         }
     }
     match &route.upstream {
@@ -376,7 +375,7 @@ async fn handle_request(
                 shard,
                 snap,
                 &req,
-                &mut ctx,
+                ctx,
                 Some(&route.program),
                 s.status,
                 s.headers.clone(),
@@ -385,7 +384,7 @@ async fn handle_request(
             .await
         }
         Upstream::Url(up) => {
-            crate::proxy::forward(conn, shard, snap, route, up, req, &mut ctx).await
+            crate::proxy::forward(conn, shard, snap, route, up, req, ctx).await
         }
         Upstream::Health(h) => {
             let (status, body) = crate::side::health_report(shard, snap, h).await;
@@ -394,7 +393,7 @@ async fn handle_request(
             headers.append("cache-control", "no-store");
             let program = Some(&route.program);
             answer_local(
-                conn, shard, snap, &req, &mut ctx, program, status, headers, body,
+                conn, shard, snap, &req, ctx, program, status, headers, body,
             )
             .await
         }

@@ -55,8 +55,10 @@ pub enum MetricKind {
 /// 1 µs..1 s) plus `le="+Inf"`, `_sum` (exact) and `_count`.
 ///
 /// Samples of one extra name are grouped under one `# HELP`/`# TYPE` in the order the
-/// names first appear; extras named like a built-in family are skipped, since a family
-/// may appear only once. Never panics.
+/// names first appear; extras named like a built-in family (or its `_bucket`, `_sum`,
+/// `_count` series) are skipped, since a family may appear only once. Two extras with
+/// the same name and labels are both written (a duplicate series): the caller avoids
+/// that. Never panics.
 pub fn render_prometheus(merged: &MetricsSnapshot, extra: &[ExtraMetric<'_>]) -> String {
     let mut out = String::with_capacity(4096);
 
@@ -172,7 +174,7 @@ fn render_extra(out: &mut String, extra: &[ExtraMetric<'_>]) {
     let names: Vec<String> = extra.iter().map(|e| metric_name(e.name)).collect();
     for (i, first) in extra.iter().enumerate() {
         let name = &names[i];
-        if FAMILIES.contains(&name.as_str()) || names[..i].contains(name) {
+        if is_builtin(name) || names[..i].contains(name) {
             continue;
         }
         let kind = match first.kind {
@@ -191,6 +193,14 @@ fn render_extra(out: &mut String, extra: &[ExtraMetric<'_>]) {
             sample(out, name, &labels, Float(e.value));
         }
     }
+}
+
+/// Whether `name` is a built-in family or one of its histogram series names.
+fn is_builtin(name: &str) -> bool {
+    FAMILIES.iter().any(|f| {
+        name.strip_prefix(f)
+            .is_some_and(|rest| matches!(rest, "" | "_bucket" | "_sum" | "_count"))
+    })
 }
 
 /// Writes one histogram series: buckets, `_sum`, `_count`.

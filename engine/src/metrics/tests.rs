@@ -670,6 +670,13 @@ fn extras_are_grouped_prefixed_and_checked() {
             value: 1.0,
         },
         ExtraMetric {
+            name: "request_duration_seconds_count",
+            help: "collides with a histogram series",
+            kind: MetricKind::Gauge,
+            labels: &[],
+            value: 1.0,
+        },
+        ExtraMetric {
             name: "odd.name",
             help: "ratio",
             kind: MetricKind::Gauge,
@@ -694,6 +701,9 @@ fn extras_are_grouped_prefixed_and_checked() {
     assert_eq!(exp.value("sluice_log_dropped_total", &[]), 3.0);
     assert_eq!(exp.value("sluice_odd_name", &[]), f64::INFINITY);
     assert!(exp.get("sluice_requests_total", &[]).is_none());
+    assert!(exp
+        .get("sluice_request_duration_seconds_count", &[])
+        .is_none());
 }
 
 #[test]
