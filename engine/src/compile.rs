@@ -92,6 +92,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         cache_max_bytes,
         override_headers,
         source: String::new(),
+        has_request_log: routes.iter().any(|r| !r.program.request_logs.is_empty()),
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {
@@ -190,11 +191,17 @@ fn compile_program(
     let mut p = Program::default();
     for spec in specs {
         let op = match &spec.kind {
-            PolicyKind::RequestLog(_) => {
-                return Err(CompileError {
-                    path: spec.field_path.clone(),
-                    message: "request-log is not wired into the engine yet".into(),
-                })
+            PolicyKind::RequestLog(o) => {
+                p.request_logs.push(crate::program::RequestLogSpec {
+                    output: match &o.output {
+                        sluice_config::LogOutput::Stdout => "stdout".into(),
+                        sluice_config::LogOutput::File(f) => f.clone(),
+                    },
+                    redact_headers: o.redact_headers.clone(),
+                    buffer: o.buffer,
+                    include_headers: o.include_headers,
+                });
+                Op::RequestLog((p.request_logs.len() - 1) as u32)
             }
             PolicyKind::Cache(o) => {
                 p.caches.push(sluice_policies::cache::CachePolicy {

@@ -59,6 +59,10 @@ pub struct RequestContext {
     pub shadow: Option<u32>,
     /// The status sent downstream (0 until a response head went out).
     pub status: u16,
+    /// A `request-log` op wants this request logged (index into the program's table).
+    pub log: Option<u32>,
+    /// The upstream target that answered, for logs.
+    pub upstream: Option<String>,
 }
 
 impl RequestContext {
@@ -101,6 +105,8 @@ impl RequestContext {
             route_override: None,
             shadow: None,
             status: 0,
+            log: None,
+            upstream: None,
         }
     }
 

@@ -293,6 +293,10 @@ pub fn run_request_from(
                     },
                 }
             }
+            Op::RequestLog(id) => {
+                ctx.log = Some(id);
+                Flow::Continue
+            }
             Op::TrafficShadow(id) => {
                 if fastrand::f64() * 100.0 < program.shadows[id as usize].percentage {
                     ctx.shadow = Some(id);
@@ -475,7 +479,8 @@ pub fn run_response(
             | Op::DynamicRouting(_)
             | Op::Interrupt(_)
             | Op::HttpCallout(_)
-            | Op::TrafficShadow(_) => {}
+            | Op::TrafficShadow(_)
+            | Op::RequestLog(_) => {}
             Op::RateLimit(_) => {
                 if let Some(info) = &ctx.rate_info {
                     sluice_policies::rate_limit::write_headers(info, headers);

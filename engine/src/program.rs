@@ -7,6 +7,19 @@ use sluice_policies::{
     RateLimit, Rbac, Skip,
 };
 
+/// A compiled `request-log`: where lines go and what they leave out.
+#[derive(Debug, Clone)]
+pub struct RequestLogSpec {
+    /// `"stdout"` or a file path.
+    pub output: String,
+    /// Lower-cased header names logged as `[REDACTED]`.
+    pub redact_headers: Vec<String>,
+    /// Ring-buffer entries kept for the admin API.
+    pub buffer: usize,
+    /// Log the request headers too.
+    pub include_headers: bool,
+}
+
 /// Most ops one program may hold; the interpreter records which ran in a `u128`.
 pub const MAX_OPS: usize = 128;
 
@@ -51,6 +64,7 @@ pub struct Program {
     pub faults: Vec<sluice_policies::fault::FaultInjection>,
     pub dynamic_routes: Vec<sluice_policies::dynamic_routing::DynamicRouting>,
     pub interrupts: Vec<sluice_policies::interrupt::Interrupt>,
+    pub request_logs: Vec<RequestLogSpec>,
     pub callouts: Vec<crate::callout::Callout>,
     pub shadows: Vec<crate::callout::Shadow>,
     /// Targets `dynamic-routing` rules send requests to.
@@ -149,6 +163,7 @@ impl fmt::Debug for Program {
                     "DYNROUTE",
                     format!("rules={}", self.dynamic_routes[id as usize].rules.len()),
                 ),
+                Op::RequestLog(id) => ("LOG", self.request_logs[id as usize].output.clone()),
                 Op::HttpCallout(id) => ("CALLOUT", self.callouts[id as usize].target.clone()),
                 Op::TrafficShadow(id) => {
                     ("SHADOW", self.shadows[id as usize].target.display.clone())

@@ -37,6 +37,9 @@ pub struct Snapshot {
     /// The config file's text as loaded (before `${ENV}` substitution), for the admin API's
     /// redacted view. Empty when compiled from a parsed config only.
     pub source: String,
+    /// Whether any route runs a `request-log` op (the connection loop then keeps what a
+    /// log line needs).
+    pub has_request_log: bool,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).

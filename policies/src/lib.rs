@@ -108,6 +108,8 @@ pub enum Op {
     HttpCallout(u32),
     /// Mirrors a share of requests to another target, fire-and-forget.
     TrafficShadow(u32),
+    /// Writes one JSON line per request, off the request path.
+    RequestLog(u32),
 }
 
 impl Op {
@@ -141,6 +143,7 @@ impl Op {
             Op::Interrupt(_) => "interrupt",
             Op::HttpCallout(_) => "http-callout",
             Op::TrafficShadow(_) => "traffic-shadow",
+            Op::RequestLog(_) => "request-log",
         }
     }
 }

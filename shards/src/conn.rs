@@ -150,9 +150,63 @@ async fn read_head(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, first:
 async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, req: RequestHead) -> bool {
     let mut ctx = RequestContext::new(conn.peer, &req.headers, &snap.request_id_header);
     let method = req.method.clone();
+    // Only what the log line needs is kept past the request, and only when it is logged.
+    let logged = (snap.has_request_log).then(|| (req.path.clone(), req.headers.clone()));
     let keep = handle_request(conn, shard, snap, req, &mut ctx).await;
     record(shard, snap, &ctx, &method);
+    if let (Some(id), Some((path, headers))) = (ctx.log, logged) {
+        if let Some(r) = ctx.route {
+            let spec = &snap.routes[r].program.request_logs[id as usize];
+            let line = access_line(snap, &ctx, &method, &path, &headers, spec);
+            shard.log_line(&spec.output, spec.buffer, line);
+        }
+    }
     keep
+}
+
+/// One access-log line (the fields `docs/config.md` lists for `request-log`).
+fn access_line(
+    snap: &Snapshot,
+    ctx: &RequestContext,
+    method: &Method,
+    path: &[u8],
+    headers: &Headers,
+    spec: &sluice_engine::program::RequestLogSpec,
+) -> serde_json::Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let trace = ctx.trace.to_header();
+    let mut line = serde_json::json!({
+        "timestamp": now,
+        "request_id": String::from_utf8_lossy(&ctx.request_id),
+        "trace_id": String::from_utf8_lossy(&trace[3..35]),
+        "method": method.as_str(),
+        "path": String::from_utf8_lossy(path),
+        "status": ctx.status,
+        "duration_ms": ctx.start.elapsed().as_secs_f64() * 1000.0,
+        "client_ip": ctx.client.ip().to_string(),
+        "user_agent": headers.get_str("user-agent"),
+        "route": ctx.route.map(|r| snap.routes[r].pattern.clone()),
+        "upstream": ctx.upstream,
+        "consumer": ctx.identity.consumer_id(),
+        "rate_limited": ctx.status == 429 && ctx.rate_info.is_some(),
+    });
+    if spec.include_headers {
+        let mut map = serde_json::Map::new();
+        for h in headers {
+            let name = String::from_utf8_lossy(&h.name).to_ascii_lowercase();
+            let value = if spec.redact_headers.contains(&name) {
+                "[REDACTED]".to_string()
+            } else {
+                String::from_utf8_lossy(&h.value).into_owned()
+            };
+            map.insert(name, serde_json::Value::String(value));
+        }
+        line["headers"] = serde_json::Value::Object(map);
+    }
+    line
 }
 
 /// Counts a finished request: status, latency, time per policy, rate-limit refusals.
@@ -383,19 +437,14 @@ async fn handle_request(
             )
             .await
         }
-        Upstream::Url(up) => {
-            crate::proxy::forward(conn, shard, snap, route, up, req, ctx).await
-        }
+        Upstream::Url(up) => crate::proxy::forward(conn, shard, snap, route, up, req, ctx).await,
         Upstream::Health(h) => {
             let (status, body) = crate::side::health_report(shard, snap, h).await;
             let mut headers = Headers::with_capacity(2);
             headers.append("content-type", "application/json");
             headers.append("cache-control", "no-store");
             let program = Some(&route.program);
-            answer_local(
-                conn, shard, snap, &req, ctx, program, status, headers, body,
-            )
-            .await
+            answer_local(conn, shard, snap, &req, ctx, program, status, headers, body).await
         }
     }
 }

@@ -5,6 +5,7 @@
 //! shared between shards are the read-only config snapshot behind one `ArcSwap` and the
 //! crossbeam channels the main thread uses to send them control messages.
 
+mod access_log;
 mod admin;
 mod balancers;
 pub mod cli;

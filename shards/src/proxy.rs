@@ -185,6 +185,9 @@ pub async fn forward(
         if let Some(i) = target_idx {
             shard.balancers.start(up, i);
         }
+        if ctx.log.is_some() {
+            ctx.upstream = Some(target.display.clone());
+        }
         let attempt_started = Instant::now();
         let mut fresh_only = false;
         let exchanged = loop {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::Sender;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use sluice_engine::config::{Config, ShardsSpec};
 use sluice_engine::Snapshot;
@@ -69,7 +69,7 @@ fn shard_cpus(spec: &ShardsSpec, opts: &RunOptions) -> Vec<usize> {
 pub fn run(opts: RunOptions) -> i32 {
     // Installed before anything listens: a SIGHUP that arrives as soon as the port
     // accepts must reload, not kill the process with the default action.
-    let mut signals = match Signals::new([SIGHUP, SIGTERM, SIGINT]) {
+    let mut signals = match Signals::new([SIGHUP, SIGTERM, SIGINT, SIGUSR1]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot install signal handlers: {e}");
@@ -130,6 +130,7 @@ pub fn run(opts: RunOptions) -> i32 {
     let snapshots = Arc::new(ArcSwap::from_pointee(snapshot));
     let reloader = Arc::new(Reloader::new(opts.config.clone(), snapshots.clone(), &cfg));
     let started = std::time::Instant::now();
+    let logs = Arc::new(crate::access_log::LogHub::default());
     let mut controls: Vec<Sender<ShardMsg>> = Vec::with_capacity(n);
     let mut threads = Vec::with_capacity(n);
     let mut mesh_ends = crate::mesh::build(n).into_iter();
@@ -138,6 +139,7 @@ pub fn run(opts: RunOptions) -> i32 {
         let (tx, rx) = crossbeam_channel::unbounded();
         controls.push(tx);
         let snapshots = snapshots.clone();
+        let shard_logs = logs.clone();
         let admin = admin_listener.take().map(|(l, a)| {
             let admin = crate::admin::Admin {
                 reloader: reloader.clone(),
@@ -154,7 +156,7 @@ pub fn run(opts: RunOptions) -> i32 {
                 if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
                     tracing::warn!(shard = id, cpu, error = %e, "cannot pin shard to its CPU");
                 }
-                let shard = std::rc::Rc::new(Shard::new(id, snapshots, mesh));
+                let shard = std::rc::Rc::new(Shard::new(id, snapshots, mesh, shard_logs));
                 let for_driver = shard.clone();
                 crate::runtime::block_on(
                     move || shard_main(shard, listeners, rx, admin),
@@ -178,6 +180,10 @@ pub fn run(opts: RunOptions) -> i32 {
             SIGHUP => {
                 let _ = reloader.reload();
             }
+            SIGUSR1 => {
+                tracing::info!("reopening access log files");
+                logs.reopen();
+            }
             _ => {
                 tracing::info!(signal = sig, "shutting down: draining in-flight requests");
                 // The running snapshot's value: a reload may have changed it.
@@ -198,7 +204,9 @@ pub fn run(opts: RunOptions) -> i32 {
         std::process::exit(0);
     });
     for sig in signals.forever() {
-        if sig != SIGHUP {
+        if sig == SIGUSR1 {
+            logs.reopen();
+        } else if sig != SIGHUP {
             tracing::warn!(
                 signal = sig,
                 "second stop signal: exiting without waiting for the drain"

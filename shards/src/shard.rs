@@ -40,6 +40,11 @@ pub struct Shard {
     pub in_flight: crate::side::InFlight,
     /// Messages to and from the other shards.
     pub mesh: crate::mesh::Mesh,
+    /// Where `request-log` lines go (shared with the writer threads and the admin API).
+    pub logs: Arc<crate::access_log::LogHub>,
+    /// This shard's senders to the log writers, by output (filled on first use).
+    log_senders:
+        RefCell<std::collections::HashMap<String, crossbeam_channel::Sender<serde_json::Value>>>,
     /// Request counts and latencies of this shard, gathered on scrape.
     pub metrics: RefCell<sluice_engine::metrics::ShardMetrics>,
     pub active: Cell<usize>,
@@ -53,7 +58,12 @@ pub struct Shard {
 
 impl Shard {
     /// A new shard reading snapshots from `snapshots`.
-    pub fn new(id: usize, snapshots: Arc<ArcSwap<Snapshot>>, mesh: crate::mesh::MeshEnd) -> Self {
+    pub fn new(
+        id: usize,
+        snapshots: Arc<ArcSwap<Snapshot>>,
+        mesh: crate::mesh::MeshEnd,
+        logs: Arc<crate::access_log::LogHub>,
+    ) -> Self {
         let first = snapshots.load_full();
         let mesh = crate::mesh::Mesh::new(mesh);
         let bounds = first.clone();
@@ -68,6 +78,8 @@ impl Shard {
             in_flight: Default::default(),
             mesh,
             metrics: RefCell::new(sluice_engine::metrics::ShardMetrics::new(id)),
+            logs,
+            log_senders: RefCell::default(),
             active: Cell::new(0),
             shutdown_at: Cell::new(None),
             shutdown_wakers: RefCell::default(),
@@ -133,6 +145,22 @@ impl Shard {
             .limiter
             .borrow_mut()
             .set_max_keys(snap.rate_limit_max_keys);
+    }
+
+    /// Hands an access-log line to the writer of `output` (never blocks).
+    pub fn log_line(&self, output: &str, buffer: usize, line: serde_json::Value) {
+        let mut senders = self.log_senders.borrow_mut();
+        if !senders.contains_key(output) {
+            match self.logs.sender(output, buffer) {
+                Some(tx) => {
+                    senders.insert(output.to_owned(), tx);
+                }
+                None => return,
+            }
+        }
+        if let Some(tx) = senders.get(output) {
+            let _ = tx.send(line);
+        }
     }
 
     /// The I/O driver this shard runs on.

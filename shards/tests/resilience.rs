@@ -75,7 +75,9 @@ fn retry_a_503_lands_on_the_other_target_with_the_retry_count_header() {
         first_tries.len(),
         "{retried:?}"
     );
-    assert!(retried.iter().all(|v| v.is_none() || v.as_deref() == Some("1")));
+    assert!(retried
+        .iter()
+        .all(|v| v.is_none() || v.as_deref() == Some("1")));
 }
 
 #[test]
@@ -115,7 +117,11 @@ fn retry_post_is_not_retried_by_default_but_is_when_listed() {
     let gw = Gateway::start(&cfg);
     // Round robin starts at the first target: the bad one.
     let r = gw.request("POST", "/default/x", &[], b"payload");
-    assert_eq!((r.status, r.text().as_str()), (503, "bad"), "POST retried: {r}");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (503, "bad"),
+        "POST retried: {r}"
+    );
     assert_eq!(good.count(), 0);
     // PUT and DELETE are idempotent: retried.
     let r = gw.request("PUT", "/default/x", &[], b"payload");
@@ -180,13 +186,20 @@ fn retry_budget_stops_retries_once_spent() {
     for _ in 0..n {
         assert_eq!(c.request("GET", "/generous/x", &[], b"").status, 503);
     }
-    assert!(started.elapsed() < Duration::from_secs(8), "too slow for the 10 s window");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "too slow for the 10 s window"
+    );
     assert_eq!(
         stingy.count() - n,
         100,
         "retries made with budget_percent 0 (floor: 100 per 10 s on one shard)"
     );
-    assert_eq!(generous.count() - n, n, "budget_percent 100 retries everything");
+    assert_eq!(
+        generous.count() - n,
+        n,
+        "budget_percent 100 retries everything"
+    );
     // The last requests on the spent budget reached the upstream once each.
     let hits = stingy.hits();
     assert!(hits[hits.len() - 20..]
@@ -213,7 +226,10 @@ fn retry_backoff_fixed_and_exponential() {
     let took = t.elapsed();
     let g = gaps(&fixed);
     assert_eq!(g.len(), 2, "{g:?}");
-    assert!(g.iter().all(|&d| (240..450).contains(&d)), "fixed 250ms: {g:?}");
+    assert!(
+        g.iter().all(|&d| (240..450).contains(&d)),
+        "fixed 250ms: {g:?}"
+    );
     assert!(took >= Duration::from_millis(500), "{took:?}");
 
     assert_eq!(gw.get("/expo/x").status, 503);
@@ -243,9 +259,16 @@ fn retry_jitter_stays_below_the_computed_delay() {
     assert_eq!(hits.len(), 12);
     let within: Vec<u128> = hits
         .chunks(4)
-        .flat_map(|req| req.windows(2).map(|w| ms(w[1].at - w[0].at)).collect::<Vec<_>>())
+        .flat_map(|req| {
+            req.windows(2)
+                .map(|w| ms(w[1].at - w[0].at))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    assert!(within.iter().all(|&d| d < 420), "jittered gaps over 300 ms: {within:?}");
+    assert!(
+        within.iter().all(|&d| d < 420),
+        "jittered gaps over 300 ms: {within:?}"
+    );
     assert!(
         within.iter().any(|&d| d < 250),
         "9 jittered waits all near 300 ms: jitter not applied? {within:?}"
@@ -267,7 +290,11 @@ fn retry_on_timeout_goes_to_the_other_target() {
     let t = Instant::now();
     let r = gw.get("/svc/x");
     assert_eq!((r.status, r.text().as_str()), (200, "good"), "{r}");
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -473,7 +500,11 @@ fn breaker_route_scope_adds_up_failures_of_every_target() {
     }
     x.set(Behavior::Ok);
     y.set(Behavior::Ok);
-    assert_eq!(c.request("GET", "/svc/x", &[], b"").status, 200, "per-target scope");
+    assert_eq!(
+        c.request("GET", "/svc/x", &[], b"").status,
+        200,
+        "per-target scope"
+    );
 }
 
 #[test]
@@ -506,13 +537,22 @@ fn breaker_failure_rate_with_successes_mixed_in() {
     ));
     let mut c = gw.connect();
     // ok, fail, ok, fail: 2 of 4 failed = 0.5: open.
-    for (i, behavior) in [Behavior::Ok, Behavior::Status(503), Behavior::Ok, Behavior::Status(503)]
-        .into_iter()
-        .enumerate()
+    for (i, behavior) in [
+        Behavior::Ok,
+        Behavior::Status(503),
+        Behavior::Ok,
+        Behavior::Status(503),
+    ]
+    .into_iter()
+    .enumerate()
     {
         b.set(behavior);
         let r = c.request("GET", "/svc/x", &[], b"");
-        assert_ne!(r.header("retry-after").is_some() && r.status == 503, true, "request {i}");
+        assert_ne!(
+            r.header("retry-after").is_some() && r.status == 503,
+            true,
+            "request {i}"
+        );
     }
     b.set(Behavior::Ok);
     assert_circuit_open(&c.request("GET", "/svc/x", &[], b""), 10);
@@ -630,12 +670,14 @@ fn read_streamed(gw: &Gateway, path: &str) -> (Response, Vec<u8>, bool, Duration
         .header("transfer-encoding")
         .is_some_and(|v| v.contains("chunked"))
     {
-        wire.read_chunked_to(&mut |b| body.extend_from_slice(b)).is_ok()
+        wire.read_chunked_to(&mut |b| body.extend_from_slice(b))
+            .is_ok()
     } else if let Some(cl) = resp.header("content-length") {
         wire.read_exact_to(cl.parse().unwrap(), &mut |b| body.extend_from_slice(b))
             .is_ok()
     } else {
-        wire.read_to_close(&mut |b| body.extend_from_slice(b)).is_ok()
+        wire.read_to_close(&mut |b| body.extend_from_slice(b))
+            .is_ok()
     };
     (resp, body, complete, t.elapsed())
 }
@@ -679,7 +721,9 @@ fn timeout_idle_cuts_a_stalled_chunked_stream() {
 }
 
 fn trickle(n: usize, every: Duration) -> Vec<(Duration, Vec<u8>)> {
-    (0..n).map(|i| (every, format!("piece {i}\n").into_bytes())).collect()
+    (0..n)
+        .map(|i| (every, format!("piece {i}\n").into_bytes()))
+        .collect()
 }
 
 #[test]
@@ -713,7 +757,11 @@ fn timeout_idle_does_not_cut_a_flowing_stream_longer_than_the_upstream_timeout()
             finish: true,
         },
     );
-    let gw = Gateway::start(&config(&[&b], "[{type: timeout, idle: 500ms}]", "timeout: 1s"));
+    let gw = Gateway::start(&config(
+        &[&b],
+        "[{type: timeout, idle: 500ms}]",
+        "timeout: 1s",
+    ));
     let (r, body, complete, took) = read_streamed(&gw, "/svc/x");
     assert_eq!(r.status, 200);
     assert!(
@@ -730,7 +778,11 @@ fn timeout_request_bounds_the_whole_exchange() {
         "slow",
         Behavior::delayed(Duration::from_secs(3), Behavior::Ok),
     );
-    let gw = Gateway::start(&config(&[&slow_head], "[{type: timeout, request: 500ms}]", ""));
+    let gw = Gateway::start(&config(
+        &[&slow_head],
+        "[{type: timeout, request: 500ms}]",
+        "",
+    ));
     let t = Instant::now();
     let r = gw.get("/svc/x");
     assert_gateway_error(&r, 504, "gateway_timeout");
@@ -794,13 +846,20 @@ fn latency_injection_delays_then_forwards() {
     let took = t.elapsed();
     assert!((390..1000).contains(&ms(took)), "{took:?}");
     assert_eq!(b.count(), 1);
-    assert!(b.hits()[0].at - t >= Duration::from_millis(390), "delayed after the upstream call");
+    assert!(
+        b.hits()[0].at - t >= Duration::from_millis(390),
+        "delayed after the upstream call"
+    );
 
     let t = Instant::now();
     for _ in 0..5 {
         assert_eq!(c.request("GET", "/never/x", &[], b"").status, 200);
     }
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
 
     for _ in 0..4 {
         let t = Instant::now();
@@ -903,13 +962,21 @@ routes:
         canary.hits().last().unwrap().header("x-from-upstream"),
         Some("1")
     );
-    assert_eq!(go("GET", "/api/x", &[("x-canary", "10")]), "main", "regex anchored");
+    assert_eq!(
+        go("GET", "/api/x", &[("x-canary", "10")]),
+        "main",
+        "regex anchored"
+    );
     // Path + method rule, strip_prefix applied, target prefix added, query kept.
     assert_eq!(go("GET", "/api/v2/items/9?all=1", &[]), "v2");
     assert_eq!(v2.hits().last().unwrap().target, "/base/items/9?all=1");
     // The regex decides: /api/v2 alone does not match "^/api/v2/".
     assert_eq!(go("GET", "/api/v2", &[]), "main");
-    assert_eq!(go("PUT", "/api/v2/items", &[]), "main", "method not in the rule");
+    assert_eq!(
+        go("PUT", "/api/v2/items", &[]),
+        "main",
+        "method not in the rule"
+    );
     // Query rule.
     assert_eq!(go("GET", "/api/list?beta=yes", &[]), "query");
     assert_eq!(q.hits().last().unwrap().target, "/api/list?beta=yes");
@@ -959,4 +1026,3 @@ routes:
     assert_eq!((r.status, r.text().as_str()), (200, "b"));
     assert_eq!(b.count(), 1);
 }
-

@@ -529,12 +529,13 @@ fn merge_two_shards() {
     // Histograms add: /a holds 3 x 1 ms and 2 x 3 ms.
     let p50 = merged.p50_ms(Some("/a")).unwrap();
     let p99 = merged.p99_ms(Some("/a")).unwrap();
-    assert!((p50 - 1.0).abs() <= 0.001, "p50 {p50}");
-    assert!((p99 - 3.0).abs() <= 0.003, "p99 {p99}");
+    // Two significant figures: within 1%.
+    assert!((p50 - 1.0).abs() <= 0.01, "p50 {p50}");
+    assert!((p99 - 3.0).abs() <= 0.03, "p99 {p99}");
     assert!((merged.mean_ms(Some("/a")).unwrap() - 1.8).abs() < 1e-9);
     // Over all routes the 7 ms request on /b is the top.
     let p99_all = merged.p99_ms(None).unwrap();
-    assert!((p99_all - 7.0).abs() <= 0.007, "p99 all {p99_all}");
+    assert!((p99_all - 7.0).abs() <= 0.07, "p99 all {p99_all}");
     assert_eq!(merged.p99_ms(Some("/nope")), None);
     assert_eq!(MetricsSnapshot::default().p99_ms(None), None);
 
