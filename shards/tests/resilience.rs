@@ -150,6 +150,24 @@ fn retry_connect_errors_for_any_method_and_resets_on_the_other_target() {
 }
 
 #[test]
+fn retry_connect_error_with_a_large_body_still_goes_to_the_other_target() {
+    // Nothing reached the dead target (no connection), so the 32 KiB body is still unread
+    // and can go to the live one.
+    let mut dead = Backend::start("dead");
+    dead.kill();
+    let good = Backend::start("good");
+    let gw = Gateway::start(&config(&[&dead, &good], QUICK_RETRY, ""));
+    let body = vec![b'z'; 32 * 1024];
+    let r = gw.request("POST", "/svc/x", &[], &body);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "good"),
+        "a connect error with a 32 KiB body was not retried on the live target: {r}"
+    );
+    assert_eq!(good.hits()[0].body_len, body.len());
+}
+
+#[test]
 fn retry_statuses_outside_retry_on_are_answered_as_they_are() {
     let teapot = Backend::with("t", Behavior::Status(500));
     let good = Backend::start("good");
@@ -392,6 +410,12 @@ fn breaker_opens_half_opens_and_closes() {
         assert_eq!(c.request("GET", "/svc/x", &[], b"").status, 200);
     }
     assert_eq!(b.count(), 9);
+    // State changes are logged.
+    let log = gw.stderr();
+    assert!(
+        log.contains("circuit breaker changed state"),
+        "no transition logged:\n{log}"
+    );
 }
 
 #[test]
@@ -462,6 +486,34 @@ fn breaker_per_target_sends_traffic_to_the_closed_target() {
         assert_eq!((r.status, r.text().as_str()), (200, "good"), "{r}");
     }
     assert_eq!(bad.count(), 2);
+}
+
+#[test]
+fn breaker_skipping_an_open_target_is_not_a_retry() {
+    // A's breaker is open, so the request goes to B without having been sent anywhere
+    // else: B must not see it as a retry, and it must keep its full retry allowance.
+    let a = Backend::with("a", Behavior::Status(503));
+    let b = Backend::start("b");
+    let gw = Gateway::start(&config(
+        &[&a, &b],
+        "[{type: circuit-breaker, failure_threshold: 1, reset_timeout: 10s}, {type: retry, max_retries: 1, backoff: fixed, base_delay: 0s, retry_count_header: x-retry-count}]",
+        "",
+    ));
+    let mut c = gw.connect();
+    // Opens A's breaker; the retry lands on B as retry 1.
+    let r = c.request("GET", "/svc/x", &[], b"");
+    assert_eq!(r.text(), "b");
+    assert_eq!(b.hits()[0].header("x-retry-count"), Some("1"));
+    assert_eq!(a.count(), 1);
+    // Round robin offers A first again; its breaker refuses; B serves the first attempt.
+    let r = c.request("GET", "/svc/x", &[], b"");
+    assert_eq!(r.text(), "b");
+    assert_eq!(a.count(), 1);
+    assert_eq!(
+        b.hits()[1].header("x-retry-count"),
+        None,
+        "first real attempt sent as a retry"
+    );
 }
 
 #[test]
@@ -548,10 +600,9 @@ fn breaker_failure_rate_with_successes_mixed_in() {
     {
         b.set(behavior);
         let r = c.request("GET", "/svc/x", &[], b"");
-        assert_ne!(
-            r.header("retry-after").is_some() && r.status == 503,
-            true,
-            "request {i}"
+        assert!(
+            r.header("retry-after").is_none(),
+            "opened early, at request {i}: {r}"
         );
     }
     b.set(Behavior::Ok);
@@ -680,6 +731,30 @@ fn read_streamed(gw: &Gateway, path: &str) -> (Response, Vec<u8>, bool, Duration
             .is_ok()
     };
     (resp, body, complete, t.elapsed())
+}
+
+#[test]
+fn timeout_first_byte_counts_from_the_end_of_a_slow_upload() {
+    // first_byte is the wait for the response head after the request went upstream; a slow
+    // upload (1.2 s of body) must not use it up. The upstream answers 150 ms after the body.
+    let b = Backend::with(
+        "b",
+        Behavior::delayed(Duration::from_millis(150), Behavior::Ok),
+    );
+    let gw = Gateway::start(&config(&[&b], "[{type: timeout, first_byte: 500ms}]", ""));
+    let mut c = gw.connect();
+    c.send(b"POST /svc/upload HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n");
+    for _ in 0..6 {
+        thread::sleep(Duration::from_millis(200));
+        c.send(b"5\r\nhello\r\n");
+    }
+    c.send(b"0\r\n\r\n");
+    let r = c.read_final("POST");
+    assert_eq!(
+        r.status, 200,
+        "a 1.2 s upload answered at once by the upstream timed out on first_byte (500ms): {r}"
+    );
+    assert_eq!(b.hits()[0].body_len, 30);
 }
 
 #[test]

@@ -178,6 +178,72 @@ fn p2c_prefers_the_fast_targets_when_one_is_slow() {
 }
 
 #[test]
+fn least_conn_counts_a_response_still_streaming_as_in_flight() {
+    // A request is in flight until its response body is done, not just its head: while a
+    // long download streams from `a`, least_conn sends the other requests to `b`.
+    let a = Backend::with(
+        "a",
+        Behavior::Chunks {
+            content_type: "text/plain".into(),
+            chunks: (0..8)
+                .map(|i| {
+                    (
+                        Duration::from_millis(200),
+                        format!("part {i}\n").into_bytes(),
+                    )
+                })
+                .collect(),
+            finish: true,
+        },
+    );
+    let b = Backend::start("b");
+    let gw = Gateway::start(&group_config(&plain(&[&a, &b]), "least_conn", ""));
+    let mut stream = gw.connect();
+    stream.send_request("GET", "/svc/download", &[], b"");
+    // Read just the head: the body is still streaming from `a`.
+    let head = stream.wire.read_head().unwrap().unwrap();
+    let (_, headers) = parse_head(&head);
+    assert!(
+        headers.iter().any(|(n, v)| n == "x-backend" && v == "a"),
+        "the first pick on an idle group should be a: {headers:?}"
+    );
+    let mut c = gw.connect();
+    let picks: Vec<String> = (0..6)
+        .map(|_| {
+            let r = c.request("GET", "/svc/x", &[], b"");
+            r.header("x-backend").unwrap_or("?").to_string()
+        })
+        .collect();
+    assert_eq!(
+        a.count(),
+        1,
+        "least_conn sent requests to the target busy streaming a response: {picks:?}"
+    );
+}
+
+#[test]
+fn hash_share_of_keys_follows_weight() {
+    let heavy = Backend::start("heavy");
+    let light = Backend::start("light");
+    let gw = Gateway::start(&group_config(
+        &[(&heavy, Some(3)), (&light, Some(1))],
+        "hash",
+        "hash_on: \"header:x-k\"",
+    ));
+    let mut c = gw.connect();
+    let heavy_keys = (0..400)
+        .filter(|i| {
+            let r = c.request("GET", "/svc/x", &[("x-k", &format!("k{i}"))], b"");
+            r.text() == "heavy"
+        })
+        .count();
+    assert!(
+        (240..=360).contains(&heavy_keys),
+        "weight 3:1 gave heavy {heavy_keys} of 400 keys"
+    );
+}
+
+#[test]
 fn round_robin_does_not_avoid_a_slow_target() {
     // The contrast for the two tests above: round robin keeps sending the slow target its turn.
     let fast = Backend::start("fast");
@@ -715,6 +781,49 @@ fn every_target_down_gives_503_no_healthy_upstream_and_a_revived_one_serves_agai
     assert!(
         poll(Duration::from_secs(4), || share(&gw, 6, "a") == 3),
         "second revived target never came back"
+    );
+}
+
+#[test]
+fn health_verdict_survives_a_reload_and_the_target_can_still_come_back() {
+    // A reload that keeps the targets keeps their balancer state (health included) and
+    // starts new checkers. A target that was out before the reload and recovers after it
+    // must come back.
+    let a = Backend::start("a");
+    let b = Backend::start("b");
+    let hc = "interval: 200ms, timeout: 100ms, unhealthy_threshold: 1, healthy_threshold: 1";
+    let cfg = health_config(&[&a, &b], hc);
+    let gw = Gateway::start(&cfg);
+    assert_eq!(share(&gw, 4, "b"), 2);
+    b.set_health(Behavior::Status(503));
+    let p0 = b.health_count();
+    assert!(b.wait_health_checks(p0 + 2, Duration::from_secs(3)));
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(share(&gw, 6, "b"), 0, "not taken out");
+
+    // Reload: same upstream, plus an unrelated route.
+    gw.rewrite_config(&format!(
+        "{cfg}  - path: /marker\n    upstream: {{type: static, body: v2}}\n"
+    ));
+    gw.signal(libc::SIGHUP);
+    assert!(poll(Duration::from_secs(5), || gw.get("/marker").status == 200));
+    assert_eq!(
+        share(&gw, 6, "b"),
+        0,
+        "the reload put an unhealthy target back"
+    );
+
+    // Now b recovers.
+    b.set_health(Behavior::Ok);
+    let q0 = b.health_count();
+    assert!(b.wait_health_checks(q0 + 3, Duration::from_secs(3)));
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        share(&gw, 6, "b"),
+        3,
+        "a target marked unhealthy before a reload never came back after passing {} checks\n{}",
+        b.health_count() - q0,
+        gw.stderr()
     );
 }
 
