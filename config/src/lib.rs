@@ -45,7 +45,7 @@ mod traffic;
 mod upstream;
 mod validate;
 
-pub use duration::parse_duration;
+pub use duration::{parse_duration, MAX_DURATION_SECS};
 pub use error::{ConfigErrors, FieldError};
 pub use model::*;
 pub use policy::POLICY_TYPES;

@@ -499,13 +499,18 @@ fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
                 }),
             };
             let mut balancer = Balancer::new(algorithm, names);
-            if let Some(o) = &u.outlier {
-                balancer = balancer.with_outlier(OutlierConfig {
+            // Passive ejection only when `outlier:` asks for it (zero failures = off).
+            balancer = balancer.with_outlier(match &u.outlier {
+                Some(o) => OutlierConfig {
                     consecutive_failures: o.consecutive_failures,
                     ejection_time: o.ejection_time,
                     ..OutlierConfig::default()
-                });
-            }
+                },
+                None => OutlierConfig {
+                    consecutive_failures: 0,
+                    ..OutlierConfig::default()
+                },
+            });
             let display = targets
                 .iter()
                 .map(|t| t.display.as_str())

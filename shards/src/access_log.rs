@@ -27,7 +27,8 @@ impl Default for LogHub {
         Self {
             writers: Mutex::default(),
             ring: Mutex::default(),
-            capacity: AtomicUsize::new(1000),
+            // Raised to the largest `buffer` configured when the first writer starts.
+            capacity: AtomicUsize::new(0),
             reopen: Arc::new(AtomicBool::new(false)),
         }
     }

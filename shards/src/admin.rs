@@ -69,7 +69,8 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
     out.extend_from_slice(status.to_string().as_bytes());
     out.extend_from_slice(b" ");
     out.extend_from_slice(sluice_codec::canonical_reason(status).as_bytes());
-    let content_type: &[u8] = if req.path == "/metrics" || req.path == "/admin/metrics" {
+    let metrics_path = req.path == "/metrics" || req.path == "/admin/metrics";
+    let content_type: &[u8] = if metrics_path && status == 200 {
         b"text/plain; version=0.0.4"
     } else {
         b"application/json"
@@ -147,9 +148,11 @@ fn ok(value: Value) -> (u16, Bytes) {
 /// Constant-time token check (both lengths are compared only after the whole loop).
 fn token_matches(expected: &str, header: Option<&Bytes>) -> bool {
     let Some(value) = header else { return false };
-    let Some(given) = value.strip_prefix(b"Bearer ") else {
+    // The scheme name is case-insensitive (RFC 9110 section 11.1).
+    if value.len() < 7 || !value[..7].eq_ignore_ascii_case(b"bearer ") {
         return false;
-    };
+    }
+    let given = &value[7..];
     let e = expected.as_bytes();
     let mut diff = (e.len() != given.len()) as u8;
     for i in 0..e.len().max(given.len()) {
@@ -266,19 +269,44 @@ async fn reload(admin: &Admin) -> (u16, Bytes) {
     }
 }
 
-fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
+fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding); invalid escapes stay as written.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `GET /admin/logs?limit&ip&status=4xx|404&rate_limited=true&route`: newest first.
 fn logs(shard: &Shard, query: &str) -> Value {
     let mut limit = 100usize;
-    let mut filters: Vec<(&str, &str)> = Vec::new();
+    let mut filters: Vec<(String, String)> = Vec::new();
     for (k, v) in query_pairs(query) {
-        match k {
+        match k.as_str() {
             "limit" => limit = v.parse().unwrap_or(100).min(10_000),
             "ip" | "status" | "rate_limited" | "route" => filters.push((k, v)),
             _ => {}
@@ -289,10 +317,10 @@ fn logs(shard: &Shard, query: &str) -> Value {
         Err(_) => return Value::Array(Vec::new()),
     };
     let matches = |e: &Value| {
-        filters.iter().all(|(k, v)| match *k {
-            "ip" => e["client_ip"] == *v,
-            "route" => e["route"] == *v,
-            "rate_limited" => e["rate_limited"] == (*v == "true"),
+        filters.iter().all(|(k, v)| match k.as_str() {
+            "ip" => e["client_ip"] == v.as_str(),
+            "route" => e["route"] == v.as_str(),
+            "rate_limited" => e["rate_limited"] == (v == "true"),
             "status" => {
                 let s = e["status"].as_u64().unwrap_or(0);
                 match v.strip_suffix("xx").and_then(|c| c.parse::<u64>().ok()) {

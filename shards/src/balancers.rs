@@ -95,6 +95,11 @@ impl Balancers {
         self.with(up, |s| s.is_healthy(i) && !s.is_ejected(i, now))
     }
 
+    /// Whether target `i` of `up` passed its last active health verdict.
+    pub fn actively_healthy(&self, up: &UrlUpstream, i: usize) -> bool {
+        self.with(up, |s| s.is_healthy(i))
+    }
+
     /// Applies an active health-check verdict published by the checking shard.
     pub fn set_health(&self, key: &str, i: usize, healthy: bool) {
         match self.states.borrow_mut().get_mut(key) {

@@ -39,6 +39,15 @@ async fn check_upstream(shard: Rc<Shard>, snap: Arc<Snapshot>, route: usize, gen
         hc.healthy_threshold,
         hc.unhealthy_threshold,
     );
+    // A reload starts new checkers; targets already down stay down until they pass
+    // `healthy_threshold` checks (the counter starts healthy, so replay the verdict).
+    for i in 0..up.targets.len() {
+        if !shard.balancers.actively_healthy(up, i) {
+            for _ in 0..hc.unhealthy_threshold {
+                let _ = counter.observe(i, false);
+            }
+        }
+    }
     loop {
         for (i, target) in up.targets.iter().enumerate() {
             if shard.health_generation() != generation || shard.shutting_down() {

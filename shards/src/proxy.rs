@@ -112,8 +112,13 @@ pub async fn forward(
         .map_or(deadline, |d| d.min(deadline));
     let mut tried: Vec<usize> = Vec::new();
     let mut attempt: u32 = 0;
-    let (mut uc, resp, addr, target_idx) = loop {
-        attempt += 1;
+    // What a streamed body sent upstream, kept (up to the retry policy's
+    // `max_replay_bytes`) so a retry can send it again.
+    let mut replay = Replay {
+        limit: retry.map_or(0, |(p, _)| p.max_replay_bytes),
+        ..Replay::default()
+    };
+    let (mut uc, resp, addr, finish) = loop {
         // A dynamic-routing rule names its own target; otherwise the balancer picks one,
         // avoiding targets this request already tried.
         let (target, target_idx, strip) = match &ctx.route_override {
@@ -159,6 +164,8 @@ pub async fn forward(
                 }
             }
         }
+        // A target skipped by its open breaker was not an attempt: count only real calls.
+        attempt += 1;
         if let (Some((policy, _)), true) = (retry, attempt > 1) {
             policy.write_count(attempt - 1, &mut req.headers);
         }
@@ -204,9 +211,10 @@ pub async fn forward(
                 &mut uc,
                 head.clone(),
                 body_buffered,
-                head_deadline,
+                (head_deadline, deadline, timeouts.first_byte),
                 &mut ctx.body_checks,
                 ctx.upgrade,
+                &mut replay,
             )
             .await
             {
@@ -256,12 +264,19 @@ pub async fn forward(
                 _
             ))
         );
-        if let Some(i) = target_idx {
+        // The balancer's in-flight count ends when the body does (a streaming response is
+        // still load), so a success is finished after streaming; failures end here.
+        let finish = target_idx.map(|i| {
             let ok = !downstream_fault
                 && outcome.status.is_none_or(|s| !matches!(s, 502..=504))
                 && !(outcome.connect_error || outcome.reset || outcome.timeout);
-            shard.balancers.finish(up, i, ok || downstream_fault);
-        }
+            (i, ok || downstream_fault)
+        });
+        let end_attempt = |finish: Option<(usize, bool)>| {
+            if let Some((i, ok)) = finish {
+                shard.balancers.finish(up, i, ok);
+            }
+        };
         if let (Some(b), Some(key)) = (breaker, &breaker_key) {
             let mut breakers = shard.state.breakers.borrow_mut();
             if downstream_fault {
@@ -276,7 +291,15 @@ pub async fn forward(
         // Retry when the policy, the budget and the body allow it.
         if let Some((policy, budget_id)) = retry {
             if !downstream_fault {
-                let replayable_now = body_buffered;
+                // A connect error sent nothing, so the body (read or not) is intact; otherwise
+                // only a body kept in memory, within `max_replay_bytes`, can be sent again.
+                let kept = buffered_body
+                    .as_ref()
+                    .is_some_and(|b| b.len() <= policy.max_replay_bytes);
+                // A streamed body: replayable if it was kept whole, or never started.
+                let streamed =
+                    !body_buffered && (replay.complete || (replay.len == 0 && !replay.overflow));
+                let replayable_now = outcome.connect_error || kept || streamed;
                 let delay = shard.retry_decision(
                     policy,
                     budget_id,
@@ -287,6 +310,7 @@ pub async fn forward(
                 );
                 if let Some(delay) = delay {
                     if shard.watchdog.now() + delay < deadline {
+                        end_attempt(finish);
                         if let Some(i) = target_idx {
                             tried.push(i);
                         }
@@ -299,8 +323,9 @@ pub async fn forward(
             }
         }
         match exchanged {
-            Ok((uc, resp, addr)) => break (uc, resp, addr, target_idx),
+            Ok((uc, resp, addr)) => break (uc, resp, addr, finish),
             Err((fail, _)) => {
+                end_attempt(finish);
                 let (e, fatal) = match fail {
                     ExchangeFail::Fatal(e) => (e, !body_buffered),
                     ExchangeFail::Stale => (
@@ -324,12 +349,15 @@ pub async fn forward(
             }
         }
     };
-    let _ = target_idx;
 
     let mut headers = resp.headers;
     ctx.status = resp.status;
     run_response(&route.program, resp.status, &mut headers, ctx);
     if resp.status == 101 {
+        // A tunnel is not a request in flight for balancing purposes.
+        if let Some((i, ok)) = finish {
+            shard.balancers.finish(up, i, ok);
+        }
         // The upstream accepted the WebSocket: answer 101 and hand both sockets to the tunnel.
         conn.wbuf.put_slice(
             b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n",
@@ -372,18 +400,28 @@ pub async fn forward(
             .begin_store(token, resp.status, &headers, unix_now())
             .ok()
     });
-    // `timeout.idle` bounds each wait for more body bytes within the whole deadline.
+    // With a `timeout` policy's `idle`, a body lives as long as it flows (bounded only by
+    // `timeout.request`); without one, the upstream `timeout` is a whole-response deadline.
+    let body_deadline = match timeouts.idle {
+        Some(_) => timeouts.request_deadline(started).unwrap_or(
+            started + std::time::Duration::from_secs(sluice_engine::config::MAX_DURATION_SECS),
+        ),
+        None => deadline,
+    };
     let body = stream_response(
         conn,
         shard,
         snap,
-        (deadline, timeouts.idle),
+        (body_deadline, timeouts.idle),
         &mut uc,
         resp.framing,
         framing,
         &mut store,
     )
     .await;
+    if let Some((i, ok)) = finish {
+        shard.balancers.finish(up, i, ok && body.is_ok());
+    }
     if let (Ok(()), Some(writer)) = (&body, store) {
         let _ = writer.finish(&mut shard.state.cache.borrow_mut());
     }
@@ -443,9 +481,10 @@ async fn exchange(
     uc: &mut UpstreamConn,
     head: Bytes,
     body_buffered: bool,
-    deadline: Instant,
+    (mut deadline, overall, first_byte): (Instant, Instant, Option<std::time::Duration>),
     checks: &mut BodyChecks,
     upgrade: bool,
+    replay: &mut Replay,
 ) -> Result<ResponseHead, ExchangeFail> {
     conn.slot.arm(deadline, false);
     if let Err(e) = write_bytes(&mut uc.stream, head, &conn.slot).await {
@@ -454,7 +493,15 @@ async fn exchange(
             _ => ExchangeFail::Stale,
         });
     }
-    if !body_buffered {
+    if !body_buffered && replay.complete {
+        // A retry of a streamed body: send again exactly what the first attempt sent.
+        for chunk in &replay.chunks {
+            conn.slot.arm(deadline, false);
+            write_bytes(&mut uc.stream, chunk.clone(), &conn.slot)
+                .await
+                .map_err(|e| ExchangeFail::Body(BodyFail::Upstream(e)))?;
+        }
+    } else if !body_buffered {
         if req.expect_continue && conn.rbuf.is_empty() {
             conn.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             conn.slot
@@ -466,9 +513,15 @@ async fn exchange(
                 return Err(ExchangeFail::Body(BodyFail::Downstream));
             }
         }
-        send_body(conn, shard, snap, uc, req.framing, checks)
+        send_body(conn, shard, snap, uc, req.framing, checks, replay)
             .await
             .map_err(ExchangeFail::Body)?;
+        replay.complete = !replay.overflow;
+        // `first_byte` counts from the last body byte sent: a slow upload is not a slow
+        // upstream.
+        if let Some(fb) = first_byte {
+            deadline = overall.min(shard.watchdog.now() + fb);
+        }
     }
     let mut got_any = false;
     loop {
@@ -511,6 +564,7 @@ async fn send_body(
     uc: &mut UpstreamConn,
     framing: BodyFraming,
     checks: &mut BodyChecks,
+    replay: &mut Replay,
 ) -> Result<(), BodyFail> {
     let stall = snap.limits.idle_timeout;
     match framing {
@@ -531,6 +585,7 @@ async fn send_body(
                         }
                     }
                     conn.slot.arm(shard.watchdog.now() + stall, false);
+                    replay.keep(&chunk);
                     write_bytes(&mut uc.stream, chunk, &conn.slot)
                         .await
                         .map_err(BodyFail::Upstream)?;
@@ -572,7 +627,9 @@ async fn send_body(
                 }
                 if !out.is_empty() {
                     conn.slot.arm(shard.watchdog.now() + stall, false);
-                    write_all(&mut uc.stream, &mut out, &conn.slot)
+                    let sent = out.split().freeze();
+                    replay.keep(&sent);
+                    write_bytes(&mut uc.stream, sent, &conn.slot)
                         .await
                         .map_err(BodyFail::Upstream)?;
                 }
@@ -758,5 +815,33 @@ fn encode_head_fields(
 fn log_transition(key: &str, t: Option<Transition>) {
     if let Some(t) = t {
         tracing::warn!(breaker = key, from = %t.from, to = %t.to, "circuit breaker changed state");
+    }
+}
+
+/// A streamed request body as sent upstream, kept for a retry while within `limit`.
+#[derive(Default)]
+struct Replay {
+    chunks: Vec<Bytes>,
+    len: usize,
+    limit: usize,
+    /// The body went past `limit`: it cannot be sent again.
+    overflow: bool,
+    /// The whole body was sent and kept.
+    complete: bool,
+}
+
+impl Replay {
+    /// Keeps a handle to bytes just sent (no copy) unless the limit is passed.
+    fn keep(&mut self, sent: &Bytes) {
+        if self.overflow {
+            return;
+        }
+        self.len += sent.len();
+        if self.len > self.limit {
+            self.overflow = true;
+            self.chunks = Vec::new();
+        } else {
+            self.chunks.push(sent.clone());
+        }
     }
 }

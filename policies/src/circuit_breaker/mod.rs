@@ -3,7 +3,7 @@
 //! Each key (a target address or a route, per [`Scope`]) has a [`Breaker`]:
 //!
 //! ```text
-//!   Closed --(failure_threshold consecutive failures, or failure_rate over window)--> Open
+//!   Closed --(failure_threshold failures, or failure_rate, within the rolling window)--> Open
 //!   Open   --(reset_timeout passed; the next admit becomes a probe)--------------> HalfOpen
 //!   HalfOpen --(half_open_max probes succeed)--> Closed
 //!   HalfOpen --(any probe fails)---------------> Open
@@ -56,7 +56,7 @@ pub struct CircuitBreaker {
     pub breaker_id: String,
     /// Per target (default) or per route.
     pub scope: Scope,
-    /// Open after this many consecutive failures; `None` disables the check. Default
+    /// Open after this many failures within `window`; `None` disables the check. Default
     /// [`DEFAULT_FAILURE_THRESHOLD`] (the compiler leaves it `None` when only
     /// `failure_rate` is given). Zero counts as one.
     pub failure_threshold: Option<u32>,
@@ -210,9 +210,12 @@ impl CircuitBreaker {
     }
 
     fn trips(&self, e: &Entry, now: Instant) -> bool {
+        // `failure_threshold` counts failures within the rolling window (a success in
+        // between does not forgive them), as the window is what operators configure.
+        let [_, window_failures] = e.window.totals(now);
         if self
             .failure_threshold
-            .is_some_and(|t| e.consecutive >= t.max(1))
+            .is_some_and(|t| window_failures >= u64::from(t.max(1)))
         {
             return true;
         }

@@ -110,16 +110,14 @@ fn classifies_outcomes() {
 }
 
 #[test]
-fn opens_on_consecutive_failures_only() {
+fn opens_on_threshold_failures_within_the_window() {
     let cb = threshold(3);
     let mut st = BreakerState::new();
     let now = Instant::now();
     assert_eq!(attempt(&mut st, &cb, Outcome::Failure, now), None);
     assert_eq!(attempt(&mut st, &cb, Outcome::Failure, now), None);
-    // A success resets the run.
+    // A success in between does not forgive failures inside the window.
     assert_eq!(attempt(&mut st, &cb, Outcome::Success, now), None);
-    assert_eq!(attempt(&mut st, &cb, Outcome::Failure, now), None);
-    assert_eq!(attempt(&mut st, &cb, Outcome::Failure, now), None);
     assert_eq!(
         attempt(&mut st, &cb, Outcome::Failure, now),
         to(Phase::Closed, Phase::Open)
@@ -130,6 +128,12 @@ fn opens_on_consecutive_failures_only() {
             until: now + Duration::from_secs(30)
         })
     );
+    // Failures older than the window no longer count.
+    let mut st = BreakerState::new();
+    assert_eq!(attempt(&mut st, &cb, Outcome::Failure, now), None);
+    assert_eq!(attempt(&mut st, &cb, Outcome::Failure, now), None);
+    let later = now + cb.window * 2;
+    assert_eq!(attempt(&mut st, &cb, Outcome::Failure, later), None);
 }
 
 #[test]
