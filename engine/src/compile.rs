@@ -93,6 +93,7 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         override_headers,
         source: String::new(),
         has_request_log: routes.iter().any(|r| !r.program.request_logs.is_empty()),
+        debug_headers: cfg.debug_headers,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
         limits: RuntimeLimits {

@@ -63,6 +63,8 @@ pub struct RequestContext {
     pub log: Option<u32>,
     /// The upstream target that answered, for logs.
     pub upstream: Option<String>,
+    /// The op that answered or refused in the request phase, if one did.
+    pub answered_by: Option<usize>,
 }
 
 impl RequestContext {
@@ -107,6 +109,7 @@ impl RequestContext {
             status: 0,
             log: None,
             upstream: None,
+            answered_by: None,
         }
     }
 

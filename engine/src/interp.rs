@@ -414,6 +414,9 @@ pub fn run_request_from(
             }
         };
         ctx.record_op_time(i, started.elapsed());
+        if matches!(flow, Flow::Answer(_) | Flow::Reject(_)) {
+            ctx.answered_by = Some(i);
+        }
         if !matches!(flow, Flow::Continue) {
             return flow;
         }
@@ -505,4 +508,28 @@ fn keep_tightest(current: &mut Option<RateInfo>, new: Option<RateInfo>) {
             *current = Some(n);
         }
     }
+}
+
+/// The `x-sluice-trace` value (`debug_headers: true` and `x-sluice-debug: trace`): the
+/// request id, the route, and each op that ran with its time and whether it answered.
+pub fn debug_trace(program: &Program, route: &str, ctx: &RequestContext) -> String {
+    let mut ops = Vec::new();
+    for (i, e) in program.ops.iter().enumerate() {
+        if ctx.executed & (1u128 << i) == 0 {
+            continue;
+        }
+        let ns = ctx.op_time_ns[i.min(crate::context::TIMED_OPS - 1)];
+        ops.push(serde_json::json!({
+            "op": e.op.type_name(),
+            "name": e.name,
+            "duration_us": f64::from(ns) / 1000.0,
+            "answered": ctx.answered_by == Some(i),
+        }));
+    }
+    serde_json::json!({
+        "request_id": String::from_utf8_lossy(&ctx.request_id),
+        "route": route,
+        "ops": ops,
+    })
+    .to_string()
 }

@@ -40,6 +40,8 @@ pub struct Snapshot {
     /// Whether any route runs a `request-log` op (the connection loop then keeps what a
     /// log line needs).
     pub has_request_log: bool,
+    /// `debug_headers`: honour `x-sluice-debug: trace`.
+    pub debug_headers: bool,
 }
 
 /// An HTTP side call the shard makes for an op (a JWKS document).

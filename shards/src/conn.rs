@@ -519,6 +519,7 @@ pub async fn answer_error(
     if let Some(p) = program {
         // Response-phase ops that ran (e.g. response-transform) see errors too.
         run_response(p, resp.status, &mut headers, ctx);
+        add_debug_trace(snap, req, ctx, p, &mut headers);
     }
     let keep = !fatal && may_keep(req, shard);
     let conn_header = conn_header(req, keep);
@@ -553,6 +554,7 @@ async fn answer_local(
 ) -> bool {
     if let Some(p) = program {
         run_response(p, status, &mut headers, ctx);
+        add_debug_trace(snap, req, ctx, p, &mut headers);
     }
     let keep = may_keep(req, shard);
     let conn_header = conn_header(req, keep);
@@ -711,4 +713,26 @@ impl From<IoFail> for ErrorKind {
             IoFail::Io(e) => ErrorKind::BadGateway(format!("Upstream I/O error: {e}").into()),
         }
     }
+}
+
+/// Adds `x-sluice-trace` when the config allows it and the request asks with
+/// `x-sluice-debug: trace`.
+pub fn add_debug_trace(
+    snap: &Snapshot,
+    req: &RequestHead,
+    ctx: &RequestContext,
+    program: &Program,
+    headers: &mut Headers,
+) {
+    if !snap.debug_headers
+        || req
+            .headers
+            .get("x-sluice-debug")
+            .is_none_or(|v| !v.eq_ignore_ascii_case(b"trace"))
+    {
+        return;
+    }
+    let route = ctx.route.map_or("", |r| snap.routes[r].pattern.as_str());
+    let value = sluice_engine::interp::debug_trace(program, route, ctx);
+    headers.set("x-sluice-trace", Bytes::from(value));
 }

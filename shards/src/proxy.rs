@@ -353,6 +353,7 @@ pub async fn forward(
     let mut headers = resp.headers;
     ctx.status = resp.status;
     run_response(&route.program, resp.status, &mut headers, ctx);
+    crate::conn::add_debug_trace(snap, &req, ctx, &route.program, &mut headers);
     if resp.status == 101 {
         // A tunnel is not a request in flight for balancing purposes.
         if let Some((i, ok)) = finish {
