@@ -344,3 +344,19 @@ mod tests {
         assert!(b.owned_len() <= 2);
     }
 }
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// The budget: about 100 bytes per active key. A bucket entry is the key's bytes
+    /// plus this fixed part (the map adds a control byte and load-factor slack per entry).
+    #[test]
+    fn an_owned_bucket_costs_about_100_bytes_plus_its_key() {
+        let fixed = std::mem::size_of::<(Box<str>, (LimitSpec, Bucket))>();
+        assert!(
+            fixed <= 100,
+            "fixed part of a bucket entry is {fixed} bytes"
+        );
+    }
+}
