@@ -70,7 +70,14 @@ async fn exchange(req: &SideRequest) -> Result<SideResponse, SideError> {
     out.extend_from_slice(req.target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
     out.extend_from_slice(req.authority.as_bytes());
-    out.extend_from_slice(b"\r\nconnection: close\r\nuser-agent: sluice\r\n");
+    out.extend_from_slice(b"\r\nconnection: close\r\n");
+    if !req
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+    {
+        out.extend_from_slice(b"user-agent: sluice\r\n");
+    }
     for (n, v) in &req.headers {
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");

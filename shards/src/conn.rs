@@ -317,11 +317,12 @@ async fn handle_request(
     // An op that needs a side call (a JWKS) returns; the shard fetches and runs the program
     // again from that op. Twice at most: the op itself rate-limits refetches.
     let mut start = 0;
-    let mut fetches = 0;
+    // Each kind of side call has its own bound, so one kind cannot starve another.
+    let (mut jwks_fetches, mut introspections, mut callouts) = (0, 0, 0);
     let flow = loop {
         match run_request_from(&route.program, env, &mut req, ctx, start) {
-            Flow::FetchJwks { url, resume_at } if fetches < 2 => {
-                fetches += 1;
+            Flow::FetchJwks { url, resume_at } if jwks_fetches < 2 => {
+                jwks_fetches += 1;
                 crate::side::fetch_jwks(shard, snap, &url).await;
                 start = resume_at;
             }
@@ -334,8 +335,8 @@ async fn handle_request(
                 headers,
                 body,
                 resume_at,
-            } if fetches < 4 => {
-                fetches += 1;
+            } if callouts < 8 => {
+                callouts += 1;
                 let answer = crate::side::callout(snap, &target, method, headers, body).await;
                 ctx.side_answer = Some(answer);
                 start = resume_at;
@@ -364,8 +365,8 @@ async fn handle_request(
                 target,
                 token,
                 resume_at,
-            } if fetches < 2 => {
-                fetches += 1;
+            } if introspections < 2 => {
+                introspections += 1;
                 ctx.side_answer = Some(crate::side::introspect(snap, &target, &token).await);
                 start = resume_at;
             }
@@ -411,6 +412,11 @@ async fn handle_request(
                     502,
                     "introspection_error",
                     "Token introspection did not settle",
+                ),
+                Flow::Callout { .. } => sluice_policies::Reject::new(
+                    502,
+                    "callout_failed",
+                    "Too many callouts for one request",
                 ),
                 // Still no keys after two fetches: the key source is down.
                 _ => {

@@ -250,6 +250,8 @@ pub async fn forward(
             Err((_, true)) => AttemptOutcome::connect_error(),
             Err((ExchangeFail::Fatal(ErrorKind::GatewayTimeout), _)) => AttemptOutcome::timeout(),
             Err((ExchangeFail::Stale | ExchangeFail::Fatal(_), _)) => AttemptOutcome::reset(),
+            // The upstream failed while taking the body: a reset, for breakers and retries.
+            Err((ExchangeFail::Body(BodyFail::Upstream(_)), _)) => AttemptOutcome::reset(),
             Err((ExchangeFail::Body(_), _)) => AttemptOutcome::default(),
         };
         let downstream_fault = matches!(
