@@ -24,6 +24,10 @@ impl Balancers {
             if state.len() != up.targets.len() {
                 state.resize(up.targets.len());
             }
+            // A reload may change `outlier:` for the same targets.
+            if state.outlier() != up.balancer.outlier() {
+                state.set_outlier(*up.balancer.outlier());
+            }
             return f(state);
         }
         // First request to this upstream on this shard: the only time the key is cloned.
