@@ -46,46 +46,70 @@ impl Gateway {
     }
 
     fn launch(ip: IpAddr, yaml: &str, args: &[&str]) -> Gateway {
-        for attempt in 0.. {
-            let port = free_port_on(ip);
-            let dir = TempDir::new();
-            let config_path = dir.write("sluice.yaml", &config_text(ip, port, yaml));
-            let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-            let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
-            let child = Command::new(SLUICE)
-                .arg("run")
-                .arg("--config")
-                .arg(&config_path)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(stdout)
-                .stderr(stderr)
-                .spawn()
-                .expect("spawn sluice");
-            let mut gw = Gateway {
-                child,
-                ip,
-                port,
-                dir,
-                config_path,
-            };
-            match gw.wait_ready(Duration::from_secs(10)) {
-                Ok(()) => return gw,
-                // Another test may have taken the port in between: try another one.
-                Err(_) if attempt < 3 && gw.stderr().to_ascii_lowercase().contains("in use") => {
-                    continue
-                }
-                Err(why) => {
-                    let _ = gw.child.kill();
-                    panic!(
-                        "gateway not ready: {why}\n--- config ---\n{}--- stderr ---\n{}",
-                        fs::read_to_string(&gw.config_path).unwrap_or_default(),
-                        gw.stderr()
-                    );
-                }
-            }
+        // Port 0: the gateway binds a free port itself and logs it, so no other test can
+        // take the port between choosing and binding it (with SO_REUSEPORT two gateways on
+        // one port would silently share its connections).
+        let dir = TempDir::new();
+        let config_path = dir.write("sluice.yaml", &config_text(ip, 0, yaml));
+        let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let child = Command::new(SLUICE)
+            .arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn sluice");
+        let mut gw = Gateway {
+            child,
+            ip,
+            port: 0,
+            dir,
+            config_path,
+        };
+        let ready = gw
+            .wait_bound_port(Duration::from_secs(10))
+            .and_then(|port| {
+                gw.port = port;
+                gw.wait_ready(Duration::from_secs(10))
+            });
+        if let Err(why) = ready {
+            let _ = gw.child.kill();
+            panic!(
+                "gateway not ready: {why}\n--- config ---\n{}--- stderr ---\n{}",
+                fs::read_to_string(&gw.config_path).unwrap_or_default(),
+                gw.stderr()
+            );
         }
-        unreachable!()
+        gw
+    }
+
+    /// The port the gateway logged as `listening addr=IP:PORT`.
+    fn wait_bound_port(&mut self, timeout: Duration) -> Result<u16, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("exited early with {status}"));
+            }
+            let log = self.stderr();
+            let port = log
+                .lines()
+                .filter(|l| l.contains("listening") && !l.contains("admin"))
+                .find_map(|l| {
+                    let addr = l.split("addr=").nth(1)?.split_whitespace().next()?;
+                    addr.parse::<SocketAddr>().ok().map(|a| a.port())
+                });
+            if let Some(port) = port {
+                return Ok(port);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no `listening` line after {timeout:?}"));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
