@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sluice_codec::{parse_request_head, BodyFraming, HeadLimits, Method};
 use sluice_engine::Upstream;
 
+use crate::mesh::{BucketAnswer, BucketOp};
 use crate::server::Reloader;
 use crate::shard::Shard;
 
@@ -63,6 +64,9 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
     let Some(req) = read_request(&mut stream).await else {
         return;
     };
+    if req.method == Method::Get && req.path == "/admin/sse" && authorized(&req, &admin).is_ok() {
+        return sse(stream, &shard).await;
+    }
     let (status, body) = route(&req, &admin, &shard).await;
     let mut out = BytesMut::with_capacity(body.len() + 160);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -161,16 +165,24 @@ fn token_matches(expected: &str, header: Option<&Bytes>) -> bool {
     diff == 0
 }
 
-async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes) {
+/// The token rules: `Err` carries the refusal to send.
+fn authorized(req: &AdminRequest, admin: &Admin) -> Result<(), (u16, Bytes)> {
     let public = admin.metrics_public && matches!(req.path.as_str(), "/metrics" | "/health");
-    if !public {
-        match admin.token.as_deref().filter(|t| !t.is_empty()) {
-            None => return error(503, "admin_disabled", "No admin token is configured"),
-            Some(t) if !token_matches(t, req.authorization.as_ref()) => {
-                return error(401, "unauthorized", "Missing or invalid admin token")
-            }
-            Some(_) => {}
+    if public {
+        return Ok(());
+    }
+    match admin.token.as_deref().filter(|t| !t.is_empty()) {
+        None => Err(error(503, "admin_disabled", "No admin token is configured")),
+        Some(t) if !token_matches(t, req.authorization.as_ref()) => {
+            Err(error(401, "unauthorized", "Missing or invalid admin token"))
         }
+        Some(_) => Ok(()),
+    }
+}
+
+async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes) {
+    if let Err(refusal) = authorized(req, admin) {
+        return refusal;
     }
     let snap = shard.snapshot();
     match (&req.method, req.path.as_str()) {
@@ -200,6 +212,19 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
             ok(json!({"cleared": cleared.unwrap_or(0)}))
         }
         (Method::Get, "/admin/logs/stats") => ok(log_stats(shard)),
+        (Method::Get, "/admin/stats") => ok(stats(shard).await),
+        (Method::Get, "/admin/rate-limit/buckets") => ok(buckets(shard, &req.query).await),
+        (Method::Post, "/admin/rate-limit/clear") => {
+            let cleared: usize = removed(shard.mesh.on_buckets(BucketOp::Clear).await);
+            ok(json!({"cleared": cleared}))
+        }
+        (Method::Delete, p) if p.starts_with("/admin/rate-limit/buckets/") => {
+            let key = percent_decode(&p["/admin/rate-limit/buckets/".len()..]);
+            match removed(shard.mesh.on_buckets(BucketOp::Remove(key.clone())).await) {
+                0 => error(404, "not_found", "No such bucket"),
+                n => ok(json!({"key": key, "deleted": n})),
+            }
+        }
         (Method::Get, "/admin/metrics" | "/metrics") => (
             200,
             Bytes::from(crate::stats::prometheus(shard, admin).await),
@@ -373,4 +398,99 @@ fn log_stats(shard: &Shard) -> Value {
         "avg_duration_ms": avg,
         "p99_duration_ms": p99,
     })
+}
+
+fn removed(answers: Vec<BucketAnswer>) -> usize {
+    answers
+        .into_iter()
+        .map(|a| match a {
+            BucketAnswer::Removed(n) => n,
+            BucketAnswer::List(_) => 0,
+        })
+        .sum()
+}
+
+/// `GET /admin/rate-limit/buckets?limit&sort=tokens|last_activity`: owned buckets of every
+/// shard (fewest tokens first, or most recently active first, the default).
+async fn buckets(shard: &Shard, query: &str) -> Value {
+    let mut limit = 100usize;
+    let mut by_tokens = false;
+    for (k, v) in query_pairs(query) {
+        match k.as_str() {
+            "limit" => limit = v.parse().unwrap_or(100).min(100_000),
+            "sort" => by_tokens = v == "tokens",
+            _ => {}
+        }
+    }
+    let mut all: Vec<(usize, String, u64, u64)> = Vec::new();
+    let answers = shard.mesh.on_buckets(BucketOp::List).await;
+    for (shard_id, answer) in answers.into_iter().enumerate() {
+        if let BucketAnswer::List(list) = answer {
+            all.extend(list.into_iter().map(|(k, t, idle)| (shard_id, k, t, idle)));
+        }
+    }
+    if by_tokens {
+        all.sort_by_key(|b| b.2);
+    } else {
+        all.sort_by_key(|b| b.3);
+    }
+    Value::Array(
+        all.into_iter()
+            .take(limit)
+            .map(|(s, key, tokens, idle)| {
+                json!({"key": key, "tokens": tokens, "idle_seconds": idle, "shard": s})
+            })
+            .collect(),
+    )
+}
+
+/// `GET /admin/stats`: one snapshot of the whole gateway. `blocked` counts requests answered
+/// with a 4xx (refused by the gateway or a policy); `allowed` the rest.
+async fn stats(shard: &Shard) -> Value {
+    let gathered = shard.mesh.gather_metrics().await;
+    let active_buckets: usize = gathered.iter().map(|(_, b)| b).sum();
+    let merged =
+        sluice_engine::metrics::MetricsSnapshot::merge_all(gathered.into_iter().map(|(m, _)| m));
+    let total = merged.requests_total();
+    let blocked: u64 = merged
+        .requests_by_status()
+        .iter()
+        .filter(|(s, _)| (400..500).contains(*s))
+        .map(|(_, n)| n)
+        .sum();
+    let recent: Vec<Value> = shard
+        .logs
+        .ring
+        .lock()
+        .map(|r| r.iter().rev().take(10).cloned().collect())
+        .unwrap_or_default();
+    json!({
+        "requests": total,
+        "allowed": total - blocked,
+        "blocked": blocked,
+        "rate_limited": merged.rate_limited(None),
+        "active_buckets": active_buckets,
+        "connections": merged.connections_total(),
+        "p99_ms": merged.p99_ms(None),
+        "routes": merged.requests_by_route(),
+        "recent_logs": recent,
+    })
+}
+
+/// `GET /admin/sse`: a stats snapshot every second as Server-Sent Events, until the client
+/// goes away or the gateway shuts down. Each client has its own task, so it delays nothing.
+async fn sse(mut stream: TcpStream, shard: &Shard) {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\nconnection: close\r\n\r\n";
+    let (res, _) = stream.write_all(head.as_bytes().to_vec()).await;
+    if res.is_err() {
+        return;
+    }
+    while !shard.shutting_down() {
+        let event = format!("event: stats\ndata: {}\n\n", stats(shard).await);
+        let (res, _) = stream.write_all(event.into_bytes()).await;
+        if res.is_err() {
+            return;
+        }
+        monoio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

@@ -47,18 +47,47 @@ pub enum MeshMsg {
     },
     /// "Send me your metrics" (the admin shard gathering a scrape).
     MetricsRequest { from: usize, ticket: u64 },
-    /// A shard's metrics, answering `MetricsRequest`.
+    /// A shard's metrics and owned bucket count, answering `MetricsRequest`.
     Metrics {
         ticket: u64,
-        snapshot: Box<sluice_engine::metrics::MetricsSnapshot>,
+        snapshot: Box<(sluice_engine::metrics::MetricsSnapshot, usize)>,
     },
+    /// An admin operation on the rate-limit buckets of a shard.
+    Buckets {
+        from: usize,
+        ticket: u64,
+        op: BucketOp,
+    },
+    /// A shard's answer to `Buckets`.
+    BucketsDone {
+        ticket: u64,
+        answer: Box<BucketAnswer>,
+    },
+}
+
+/// What the admin API asks of a shard's buckets.
+#[derive(Debug, Clone)]
+pub enum BucketOp {
+    List,
+    Remove(String),
+    Clear,
+}
+
+/// A shard's answer to a [`BucketOp`].
+#[derive(Debug)]
+pub enum BucketAnswer {
+    /// `(key, available, idle seconds)` per owned bucket.
+    List(Vec<(String, u64, u64)>),
+    /// Buckets (or leases) removed.
+    Removed(usize),
 }
 
 /// An answer a request on this shard waits for.
 #[derive(Debug)]
 pub enum Reply {
     Grant(Grant),
-    Metrics(Box<sluice_engine::metrics::MetricsSnapshot>),
+    Metrics(Box<(sluice_engine::metrics::MetricsSnapshot, usize)>),
+    Buckets(Box<BucketAnswer>),
 }
 
 struct Peer {
@@ -177,7 +206,7 @@ impl Mesh {
 
     /// Gathers every shard's metrics (this one's included, through its own mailbox);
     /// shards that do not answer in [`ASK_TIMEOUT`] are left out.
-    pub async fn gather_metrics(&self) -> Vec<sluice_engine::metrics::MetricsSnapshot> {
+    pub async fn gather_metrics(&self) -> Vec<(sluice_engine::metrics::MetricsSnapshot, usize)> {
         let me = self.end.me;
         let mut out = Vec::with_capacity(self.len());
         for to in 0..self.len() {
@@ -186,6 +215,26 @@ impl Mesh {
                 .await;
             if let Some(Reply::Metrics(m)) = reply {
                 out.push(*m);
+            }
+        }
+        out
+    }
+
+    /// Runs `op` on every shard's buckets; the answers in shard order.
+    pub async fn on_buckets(&self, op: BucketOp) -> Vec<BucketAnswer> {
+        let me = self.end.me;
+        let mut out = Vec::with_capacity(self.len());
+        for to in 0..self.len() {
+            let op = op.clone();
+            let reply = self
+                .request(to, |ticket| MeshMsg::Buckets {
+                    from: me,
+                    ticket,
+                    op,
+                })
+                .await;
+            if let Some(Reply::Buckets(a)) = reply {
+                out.push(*a);
             }
         }
         out

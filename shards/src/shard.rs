@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use monoio::net::TcpListener;
 use sluice_engine::{error_response, ErrorKind, Snapshot};
 
-use crate::mesh::{MeshMsg, Reply};
+use crate::mesh::{BucketAnswer, BucketOp, MeshMsg, Reply};
 use crate::pool::Pool;
 use crate::watchdog::{Watchdog, TICK};
 
@@ -359,8 +359,31 @@ async fn mailbox(shard: Rc<Shard>) {
             MeshMsg::MetricsRequest { from, ticket } => {
                 let mut metrics = shard.metrics.borrow_mut();
                 metrics.set_connections(shard.active.get() as u64);
-                let snapshot = Box::new(metrics.snapshot());
+                let buckets = shard.state.limiter.borrow().owned_len();
+                let snapshot = Box::new((metrics.snapshot(), buckets));
                 shard.mesh.send(from, MeshMsg::Metrics { ticket, snapshot });
+            }
+            MeshMsg::Buckets { from, ticket, op } => {
+                let answer = {
+                    let mut limiter = shard.state.limiter.borrow_mut();
+                    match op {
+                        BucketOp::List => BucketAnswer::List(limiter.list(now)),
+                        BucketOp::Remove(key) => {
+                            BucketAnswer::Removed(usize::from(limiter.remove(&key)))
+                        }
+                        BucketOp::Clear => BucketAnswer::Removed(limiter.clear()),
+                    }
+                };
+                shard.mesh.send(
+                    from,
+                    MeshMsg::BucketsDone {
+                        ticket,
+                        answer: Box::new(answer),
+                    },
+                );
+            }
+            MeshMsg::BucketsDone { ticket, answer } => {
+                shard.mesh.resolve(ticket, Reply::Buckets(answer))
             }
             MeshMsg::Metrics { ticket, snapshot } => {
                 shard.mesh.resolve(ticket, Reply::Metrics(snapshot))

@@ -1515,3 +1515,111 @@ fn the_log_buffer_keeps_the_newest_entries() {
     }
     assert_eq!(gw.json("/admin/logs/stats")["total"], 3);
 }
+
+const LIMITED: &str = r#"
+    routes:
+      - path: /rl
+        policies: [{type: rate-limit, max: 2, window: 60s, key_by: "header:x-k"}]
+        upstream: {type: static, body: ok}
+"#;
+
+#[test]
+fn stats_count_requests_blocked_and_active_buckets_across_shards() {
+    let gw = AdminGw::start_with(&[&format!("token: {TOKEN}")], LIMITED, &["--shards", "2"]);
+    for k in ["a", "b", "c"] {
+        for _ in 0..3 {
+            gw.gw.request("GET", "/rl", &[("x-k", k)], b"");
+        }
+    }
+    let s = gw.json("/admin/stats");
+    assert_eq!(s["requests"], 9, "{s}");
+    assert_eq!(s["blocked"], 3, "{s}");
+    assert_eq!(s["allowed"], 6, "{s}");
+    assert_eq!(s["rate_limited"], 3, "{s}");
+    assert_eq!(s["active_buckets"], 3, "{s}");
+    assert_eq!(s["routes"]["/rl"], 9, "{s}");
+}
+
+#[test]
+fn buckets_can_be_listed_deleted_and_cleared() {
+    let gw = AdminGw::start(LIMITED);
+    for k in ["a", "a", "b"] {
+        gw.gw.request("GET", "/rl", &[("x-k", k)], b"");
+    }
+    let list = gw.json("/admin/rate-limit/buckets?sort=tokens");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    // Fewest tokens first: key a used both of its tokens.
+    assert!(
+        list[0]["key"].as_str().unwrap().ends_with("|h:a"),
+        "{list:?}"
+    );
+    assert_eq!(list[0]["tokens"], 0);
+    assert_eq!(list[1]["tokens"], 1);
+    // Deleting a's bucket gives it a fresh one.
+    assert_eq!(
+        gw.gw.request("GET", "/rl", &[("x-k", "a")], b"").status,
+        429
+    );
+    let key = list[0]["key"]
+        .as_str()
+        .unwrap()
+        .replace('|', "%7C")
+        .replace('/', "%2F")
+        .replace('#', "%23");
+    let r = gw.call("DELETE", &format!("/admin/rate-limit/buckets/{key}"));
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(
+        gw.gw.request("GET", "/rl", &[("x-k", "a")], b"").status,
+        200
+    );
+    assert_eq!(
+        gw.call("DELETE", "/admin/rate-limit/buckets/nope").status,
+        404
+    );
+    let cleared = gw.call("POST", "/admin/rate-limit/clear").json();
+    assert_eq!(cleared["cleared"], 2, "{cleared}");
+    assert_eq!(
+        gw.json("/admin/rate-limit/buckets")
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn sse_sends_a_stats_event_every_second_and_needs_the_token() {
+    use std::io::{Read, Write};
+    let gw = AdminGw::start(LIMITED);
+    assert_eq!(gw.call_with("GET", "/admin/sse", &[]).status, 401);
+    let mut s = TcpStream::connect(gw.admin).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /admin/sse HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while seen.matches("event: stats").count() < 2 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200 OK\r\n"), "{seen}");
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "events come a second apart"
+    );
+    let data = seen.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert!(v["requests"].is_u64(), "{v}");
+    // The rest of the gateway keeps answering while the stream is open.
+    assert_eq!(
+        gw.gw.request("GET", "/rl", &[("x-k", "z")], b"").status,
+        200
+    );
+}

@@ -223,6 +223,32 @@ impl LimiterState {
         out
     }
 
+    /// Owned buckets as `(key, requests available now, seconds since last activity)`.
+    pub fn list(&mut self, now: Instant) -> Vec<(String, u64, u64)> {
+        self.owned
+            .iter_mut()
+            .map(|(k, (spec, b))| {
+                let idle = now.saturating_duration_since(b.last_activity).as_secs();
+                (k.to_string(), b.available(spec, now), idle)
+            })
+            .collect()
+    }
+
+    /// Forgets `key` (its bucket if owned here, its lease otherwise); true if it was held.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let owned = self.owned.remove(key).is_some();
+        let leased = self.leases.remove(key).is_some();
+        owned || leased
+    }
+
+    /// Forgets every bucket and lease; returns how many buckets were owned.
+    pub fn clear(&mut self) -> usize {
+        let n = self.owned.len();
+        self.owned.clear();
+        self.leases.clear();
+        n
+    }
+
     /// Owned buckets (for stats and the `max_keys` bound).
     pub fn owned_len(&self) -> usize {
         self.owned.len()
