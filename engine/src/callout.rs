@@ -106,11 +106,7 @@ impl Callout {
 }
 
 fn query_param(query: Option<&[u8]>, name: &str) -> Option<Vec<u8>> {
-    query?.split(|&b| b == b'&').find_map(|pair| {
-        let (k, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &b""[..]),
-        };
-        (k == name.as_bytes()).then(|| v.to_vec())
-    })
+    sluice_policies::urlencoded::query_values(query?, name, true)
+        .next()
+        .map(|v| v.into_owned())
 }

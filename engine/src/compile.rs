@@ -680,55 +680,56 @@ fn jwks_url(t: &sluice_config::TargetUrl) -> String {
     format!("{}://{}:{}{}", t.scheme, t.host, t.port, t.path_prefix)
 }
 
+/// A side-call endpoint: resolved like an upstream target, requesting the URL's path.
+fn fetch_target(
+    url: &sluice_config::TargetUrl,
+    at: &str,
+    timeout: std::time::Duration,
+    authorization: Option<String>,
+) -> Result<FetchTarget, CompileError> {
+    let t = compile_target(url, at)?;
+    Ok(FetchTarget {
+        addrs: t.addrs,
+        authority: String::from_utf8_lossy(&t.authority).into_owned(),
+        path: if url.path_prefix.is_empty() {
+            "/".into()
+        } else {
+            url.path_prefix.clone()
+        },
+        timeout,
+        authorization,
+    })
+}
+
+/// Every policy entry of the config, global and per route.
+fn all_policies(cfg: &Config) -> impl Iterator<Item = &PolicySpec> {
+    cfg.policies
+        .iter()
+        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()))
+}
+
 /// Every `jwks_url` in the config, resolved once.
 fn collect_jwks(cfg: &Config, errors: &mut Vec<CompileError>) -> HashMap<String, FetchTarget> {
     let mut out = HashMap::new();
-    let all = cfg
-        .policies
-        .iter()
-        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()));
-    for p in all {
+    for p in all_policies(cfg) {
         let PolicyKind::JwtAuth(o) = &p.kind else {
             continue;
         };
         let JwtKeySource::JwksUrl(t) = &o.keys else {
             continue;
         };
-        let url = jwks_url(t);
-        if out.contains_key(&url) {
-            continue;
-        }
-        match (t.host.as_str(), t.port).to_socket_addrs() {
-            Ok(addrs) => {
-                let addrs: Vec<_> = addrs.collect();
-                let host = if t.host.contains(':') {
-                    format!("[{}]", t.host)
-                } else {
-                    t.host.clone()
-                };
-                out.insert(
-                    url,
-                    FetchTarget {
-                        addrs,
-                        authority: if t.port == 80 {
-                            host
-                        } else {
-                            format!("{host}:{}", t.port)
-                        },
-                        path: if t.path_prefix.is_empty() {
-                            "/".into()
-                        } else {
-                            t.path_prefix.clone()
-                        },
-                        timeout: o.jwks_timeout,
-                        authorization: None,
-                    },
-                );
+        if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(jwks_url(t)) {
+            match fetch_target(
+                t,
+                &format!("{}.jwks_url", p.field_path),
+                o.jwks_timeout,
+                None,
+            ) {
+                Ok(f) => {
+                    slot.insert(f);
+                }
+                Err(e) => errors.push(e),
             }
-            Err(e) => errors.push(CompileError {
-                path: format!("{}.jwks_url", p.field_path),
-                message: format!("cannot resolve {}: {e}", t.host),
-            }),
         }
     }
     out
@@ -766,74 +767,33 @@ fn collect_introspection(
 ) -> HashMap<String, FetchTarget> {
     use base64::Engine as _;
     let mut out = HashMap::new();
-    let all = cfg
-        .policies
-        .iter()
-        .chain(cfg.routes.iter().flat_map(|r| r.policies.iter()));
-    for p in all {
-        if let PolicyKind::HttpCallout(o) = &p.kind {
-            if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(callout_key(o)) {
-                match compile_target(&o.url, &format!("{}.url", p.field_path)) {
-                    Ok(t) => {
-                        let path = if o.url.path_prefix.is_empty() {
-                            "/".to_string()
-                        } else {
-                            o.url.path_prefix.clone()
-                        };
-                        slot.insert(FetchTarget {
-                            addrs: t.addrs,
-                            authority: String::from_utf8_lossy(&t.authority).into_owned(),
-                            path,
-                            timeout: o.timeout,
-                            authorization: None,
-                        });
-                    }
-                    Err(e) => errors.push(e),
-                }
-            }
-            continue;
-        }
-        let PolicyKind::OAuth2(o) = &p.kind else {
-            continue;
-        };
-        let key = oauth2_key(o);
-        if out.contains_key(&key) {
-            continue;
-        }
-        let t = &o.introspection_url;
-        match (t.host.as_str(), t.port).to_socket_addrs() {
-            Ok(addrs) => {
-                let host = if t.host.contains(':') {
-                    format!("[{}]", t.host)
-                } else {
-                    t.host.clone()
-                };
+    for p in all_policies(cfg) {
+        let (key, target) = match &p.kind {
+            PolicyKind::HttpCallout(o) => (
+                callout_key(o),
+                fetch_target(&o.url, &format!("{}.url", p.field_path), o.timeout, None),
+            ),
+            PolicyKind::OAuth2(o) => {
                 // RFC 7662 section 2.1: the gateway authenticates as an OAuth client.
                 let creds = base64::engine::general_purpose::STANDARD
                     .encode(format!("{}:{}", o.client_id, o.client_secret));
-                out.insert(
-                    key,
-                    FetchTarget {
-                        addrs: addrs.collect(),
-                        authority: if t.port == 80 {
-                            host
-                        } else {
-                            format!("{host}:{}", t.port)
-                        },
-                        path: if t.path_prefix.is_empty() {
-                            "/".into()
-                        } else {
-                            t.path_prefix.clone()
-                        },
-                        timeout: o.timeout,
-                        authorization: Some(format!("Basic {creds}")),
-                    },
-                );
+                let at = format!("{}.introspection_url", p.field_path);
+                let auth = Some(format!("Basic {creds}"));
+                (
+                    oauth2_key(o),
+                    fetch_target(&o.introspection_url, &at, o.timeout, auth),
+                )
             }
-            Err(e) => errors.push(CompileError {
-                path: format!("{}.introspection_url", p.field_path),
-                message: format!("cannot resolve {}: {e}", t.host),
-            }),
+            _ => continue,
+        };
+        if out.contains_key(&key) {
+            continue;
+        }
+        match target {
+            Ok(t) => {
+                out.insert(key, t);
+            }
+            Err(e) => errors.push(e),
         }
     }
     out

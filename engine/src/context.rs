@@ -126,6 +126,14 @@ fn is_sane_request_id(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= 128 && v.iter().all(|b| b.is_ascii_graphic())
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it), for token and cache expiry.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// A fresh UUID v4 as 36 ASCII bytes. Uses the thread-local fast RNG: request ids need
 /// uniqueness, not secrecy, and a getrandom syscall per request would cost more than the rest.
 pub fn new_request_id() -> Bytes {

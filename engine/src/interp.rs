@@ -13,6 +13,7 @@ use sluice_policies::rate_limit::{RateInfo, RequestFacts};
 use sluice_policies::ssl_enforce::SslOutcome;
 use sluice_policies::{ConsumerRegistry, JwtOutcome, OAuth2Outcome, RateOutcome};
 
+use crate::context::unix_now;
 use crate::{state::ShardState, Program, RequestContext};
 
 /// What ops may read besides the request: the snapshot's consumers and the shard's caches.
@@ -491,14 +492,6 @@ pub fn run_response(
             }
         }
     }
-}
-
-/// Seconds since the Unix epoch, for token expiry checks.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Several limits on one route: the headers report the one closest to refusing.

@@ -239,14 +239,9 @@ impl JwtAuth {
             return bearer_token(v, &self.token_prefix).map(str::to_owned);
         }
         if let (Some(name), Some(q)) = (&self.query_param, query) {
-            for pair in q.split(|&b| b == b'&') {
-                let (k, v) = match pair.iter().position(|&b| b == b'=') {
-                    Some(i) => (&pair[..i], &pair[i + 1..]),
-                    None => (pair, &b""[..]),
-                };
-                if k == name.as_bytes() && !v.is_empty() {
-                    return percent_decode(v).ok_or(JwtError::MissingToken);
-                }
+            let value = crate::urlencoded::query_values(q, name, false).find(|v| !v.is_empty());
+            if let Some(v) = value {
+                return String::from_utf8(v.into_owned()).map_err(|_| JwtError::MissingToken);
             }
         }
         if let Some(name) = &self.cookie {
@@ -276,22 +271,6 @@ fn unauthorized(e: &JwtError) -> Reject {
 
 fn jwks_error() -> Reject {
     Reject::new(502, "jwks_error", "Signing keys are unavailable")
-}
-
-fn percent_decode(v: &[u8]) -> Option<String> {
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        if v[i] == b'%' {
-            let hex = std::str::from_utf8(v.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(v[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod skip;
 pub mod ssl_enforce;
 pub mod timeout;
 pub mod transform;
+pub mod urlencoded;
 pub mod when;
 
 pub use answer::{Answer, Reject};

@@ -3,10 +3,10 @@
 //! Unlike [`Skip`](crate::Skip), a condition can look at query parameters and at every value
 //! of a repeated header, and it names methods by [`Method`] so matching never compares strings.
 
-use std::borrow::Cow;
-
 use regex::Regex;
 use sluice_codec::{Headers, Method};
+
+use crate::urlencoded::query_values;
 
 /// A request condition: matches when every condition given matches. An empty `Condition`
 /// (all lists empty, no path) matches every request.
@@ -53,7 +53,7 @@ impl Condition {
             return false;
         }
         self.query.iter().all(|(name, re)| {
-            query_values(query.unwrap_or_default(), name)
+            query_values(query.unwrap_or_default(), name, true)
                 .any(|v| re.is_match(&String::from_utf8_lossy(&v)))
         })
     }
@@ -64,53 +64,6 @@ impl Condition {
             && self.query.is_empty()
             && self.path.is_none()
             && self.method.is_empty()
-    }
-}
-
-/// The decoded values of every parameter of `query` whose decoded name is `name`.
-fn query_values<'q>(query: &'q [u8], name: &'q str) -> impl Iterator<Item = Cow<'q, [u8]>> + 'q {
-    query
-        .split(|&b| b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .filter_map(move |pair| {
-            let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                None => (pair, &b""[..]),
-            };
-            (percent_decode(key).as_ref() == name.as_bytes()).then(|| percent_decode(value))
-        })
-}
-
-/// `input` with `%XX` escapes decoded and `+` read as a space; borrowed when there is
-/// nothing to decode. A `%` not followed by two hex digits is kept as it is.
-fn percent_decode(input: &[u8]) -> Cow<'_, [u8]> {
-    if !input.iter().any(|&b| b == b'%' || b == b'+') {
-        return Cow::Borrowed(input);
-    }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match (input[i], input.get(i + 1..i + 3)) {
-            (b'%', Some(&[h, l])) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                out.push((hex(h) << 4) | hex(l));
-                i += 3;
-                continue;
-            }
-            (b'+', _) => out.push(b' '),
-            (b, _) => out.push(b),
-        }
-        i += 1;
-    }
-    Cow::Owned(out)
-}
-
-/// The value of an ASCII hex digit (callers check `is_ascii_hexdigit` first).
-fn hex(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        b'A'..=b'F' => b - b'A' + 10,
-        _ => 0,
     }
 }
 
@@ -207,12 +160,5 @@ mod tests {
         assert!(!c.matches(&Method::Put, b"/q", Some(b"b=2"), &h));
         assert!(!c.matches(&Method::Put, b"/p", Some(b"b=3"), &h));
         assert!(!c.matches(&Method::Put, b"/p", Some(b"b=2"), &Headers::default()));
-    }
-
-    #[test]
-    fn percent_decoding_keeps_bad_escapes() {
-        assert_eq!(percent_decode(b"a%2"), Cow::Borrowed(&b"a%2"[..]));
-        assert_eq!(percent_decode(b"%zz%41+").as_ref(), b"%zzA ");
-        assert!(matches!(percent_decode(b"plain"), Cow::Borrowed(_)));
     }
 }

@@ -303,27 +303,11 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
 
 /// Decodes `%XX` escapes and `+` (form encoding); invalid escapes stay as written.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&sluice_policies::urlencoded::percent_decode(
+        s.as_bytes(),
+        true,
+    ))
+    .into_owned()
 }
 
 /// `GET /admin/logs?limit&ip&status=4xx|404&rate_limited=true&route`: newest first.

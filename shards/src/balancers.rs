@@ -54,8 +54,11 @@ impl Balancers {
         ctx: &RequestContext,
         tried: &[usize],
     ) -> Option<usize> {
+        if stateless(up) {
+            return Some(0);
+        }
         if up.targets.len() == 1 && tried.is_empty() {
-            // The common single-target case: still honour active health.
+            // A single target with health checks or ejection: honour its state.
             return self.with(up, |s| s.is_healthy(0).then_some(0));
         }
         let ip;
@@ -77,11 +80,17 @@ impl Balancers {
 
     /// Counts a request in flight on target `i`.
     pub fn start(&self, up: &UrlUpstream, i: usize) {
+        if stateless(up) {
+            return;
+        }
         self.with(up, |s| s.start(i));
     }
 
     /// Ends a request on target `i`; failures feed passive outlier detection.
     pub fn finish(&self, up: &UrlUpstream, i: usize, success: bool) {
+        if stateless(up) {
+            return;
+        }
         let outcome = if success {
             Outcome::Success
         } else {
@@ -117,6 +126,14 @@ impl Balancers {
                 .push((i, healthy)),
         }
     }
+}
+
+/// One target, no health checks, no ejection: nothing to choose and nothing to track, so the
+/// common case skips the state map (three look-ups of the upstream's key per request).
+fn stateless(up: &UrlUpstream) -> bool {
+    up.targets.len() == 1
+        && up.health_check.is_none()
+        && up.balancer.outlier().consecutive_failures == 0
 }
 
 fn cookie<'a>(req: &'a RequestHead, name: &str) -> Option<&'a [u8]> {

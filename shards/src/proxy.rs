@@ -21,7 +21,7 @@ use sluice_policies::retry::AttemptOutcome;
 use crate::conn::{answer_error, conn_header, Downstream, SMALL_BODY};
 use crate::io::{read_some, write_all, write_bytes, IoFail};
 use crate::pool::UpstreamConn;
-use crate::respond::{encode_head, OutFraming};
+use crate::respond::{encode_head, ConnHeader, OutFraming};
 use crate::shard::Shard;
 
 /// Why sending the request body upstream stopped.
@@ -362,10 +362,14 @@ pub async fn forward(
             shard.balancers.finish(up, i, ok);
         }
         // The upstream accepted the WebSocket: answer 101 and hand both sockets to the tunnel.
-        conn.wbuf.put_slice(
-            b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n",
+        encode_head(
+            &mut conn.wbuf,
+            101,
+            &headers,
+            OutFraming::NoBody,
+            ConnHeader::Upgrade,
+            Some((&snap.request_id_header, ctx)),
         );
-        encode_head_fields(&mut conn.wbuf, &headers, ctx, &snap.request_id_header);
         conn.slot
             .arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
         if write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
@@ -400,7 +404,12 @@ pub async fn forward(
     // `max_object_bytes`); the writer sees the headers after the response phase.
     let mut store = ctx.cache_miss.take().and_then(|(id, token)| {
         route.program.caches[id as usize]
-            .begin_store(token, resp.status, &headers, unix_now())
+            .begin_store(
+                token,
+                resp.status,
+                &headers,
+                sluice_engine::context::unix_now(),
+            )
             .ok()
     });
     // With a `timeout` policy's `idle`, a body lives as long as it flows (bounded only by
@@ -775,44 +784,6 @@ fn keep_copy(store: &mut Option<StoreWriter>, data: &[u8]) {
             *store = None;
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// The end-to-end headers of a 101 answer plus the gateway's ids, then the blank line.
-fn encode_head_fields(
-    dst: &mut BytesMut,
-    headers: &sluice_codec::Headers,
-    ctx: &RequestContext,
-    rid: &[u8],
-) {
-    for h in headers {
-        let skip: &[&[u8]] = &[
-            b"connection",
-            b"upgrade",
-            b"content-length",
-            b"transfer-encoding",
-            b"traceparent",
-        ];
-        if skip.iter().any(|s| h.name.eq_ignore_ascii_case(s)) || h.name.eq_ignore_ascii_case(rid) {
-            continue;
-        }
-        dst.put_slice(&h.name);
-        dst.put_slice(b": ");
-        dst.put_slice(&h.value);
-        dst.put_slice(b"\r\n");
-    }
-    dst.put_slice(rid);
-    dst.put_slice(b": ");
-    dst.put_slice(&ctx.request_id);
-    dst.put_slice(b"\r\ntraceparent: ");
-    dst.put_slice(&ctx.trace.to_header());
-    dst.put_slice(b"\r\n\r\n");
 }
 
 fn log_transition(key: &str, t: Option<Transition>) {

@@ -26,6 +26,8 @@ pub enum ConnHeader {
     KeepAlive,
     /// Nothing: HTTP/1.1 keeps the connection by default.
     None,
+    /// `connection: upgrade` and `upgrade: websocket`: a 101 starting a WebSocket tunnel.
+    Upgrade,
 }
 
 /// Response headers that describe the upstream connection or that the gateway sets itself.
@@ -81,6 +83,10 @@ pub fn encode_head(
         ConnHeader::Close => put(dst, b"connection", b"close"),
         ConnHeader::KeepAlive => put(dst, b"connection", b"keep-alive"),
         ConnHeader::None => {}
+        ConnHeader::Upgrade => {
+            put(dst, b"connection", b"upgrade");
+            put(dst, b"upgrade", b"websocket");
+        }
     }
     if let Some((name, ctx)) = ids {
         put(dst, name, &ctx.request_id);

@@ -13,7 +13,9 @@ use sluice_policies::jwt::KeySet;
 use sluice_policies::oauth2::{introspection_body, IntrospectionAnswer};
 use sluice_policies::rate_limit::{Grant, LimitSpec};
 
-use crate::client::{call, SideRequest};
+use bytes::Bytes;
+
+use crate::client::{call, SideRequest, SideResponse};
 use crate::shard::Shard;
 
 /// Fetches in flight on one shard, by URL.
@@ -95,23 +97,40 @@ pub async fn fetch_jwks(shard: &Shard, snap: &Snapshot, url: &str) {
 }
 
 async fn load(target: &FetchTarget) -> Result<KeySet, String> {
+    let resp = call_target(
+        target,
+        Method::Get,
+        side_headers(target, None),
+        Bytes::new(),
+    )
+    .await?;
+    if resp.status != 200 {
+        return Err(format!("status {}", resp.status));
+    }
+    KeySet::from_jwks_json(&resp.body).map_err(|e| format!("invalid JWKS: {e}"))
+}
+
+/// One side call to `target`: its addresses in order until one answers; `Err` says why none
+/// did (for logs).
+async fn call_target(
+    target: &FetchTarget,
+    method: Method,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+) -> Result<SideResponse, String> {
     let mut last = String::from("no address");
     for &addr in &target.addrs {
         let req = SideRequest {
             addr,
             authority: target.authority.clone(),
             target: target.path.clone(),
-            method: Method::Get,
-            headers: side_headers(target, None),
-            body: bytes::Bytes::new(),
+            method: method.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
             timeout: target.timeout,
         };
         match call(&req).await {
-            Ok(resp) if resp.status == 200 => {
-                return KeySet::from_jwks_json(&resp.body)
-                    .map_err(|e| format!("invalid JWKS: {e}"));
-            }
-            Ok(resp) => last = format!("status {}", resp.status),
+            Ok(resp) => return Ok(resp),
             Err(e) => last = e.to_string(),
         }
     }
@@ -124,22 +143,12 @@ pub async fn introspect(snap: &Snapshot, key: &str, token: &str) -> Introspectio
     let Some(target) = snap.side_targets.get(key) else {
         return Err("no such introspection endpoint".into());
     };
-    let mut last = String::from("no address");
-    for &addr in &target.addrs {
-        let req = SideRequest {
-            addr,
-            authority: target.authority.clone(),
-            target: target.path.clone(),
-            method: Method::Post,
-            headers: side_headers(target, Some("application/x-www-form-urlencoded")),
-            body: introspection_body(token),
-            timeout: target.timeout,
-        };
-        match call(&req).await {
-            Ok(resp) => return Ok((resp.status, resp.body)),
-            Err(e) => last = e.to_string(),
-        }
-    }
+    let headers = side_headers(target, Some("application/x-www-form-urlencoded"));
+    let answer = call_target(target, Method::Post, headers, introspection_body(token)).await;
+    let last = match answer {
+        Ok(resp) => return Ok((resp.status, resp.body)),
+        Err(e) => e,
+    };
     tracing::warn!(endpoint = key, error = %last, "token introspection failed");
     // The details (addresses, OS errors) go to the log, not to the client.
     Err("the introspection endpoint did not answer".into())
@@ -209,30 +218,18 @@ pub async fn callout(
     let Some(target) = snap.side_targets.get(key) else {
         return Err("no such callout endpoint".into());
     };
-    let mut last = String::from("no address");
-    for &addr in &target.addrs {
-        let mut h = headers.clone();
-        if !body.is_empty()
-            && !h
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        {
-            h.push(("content-type".into(), "application/json".into()));
-        }
-        let req = SideRequest {
-            addr,
-            authority: target.authority.clone(),
-            target: target.path.clone(),
-            method: method.clone(),
-            headers: h,
-            body: body.clone(),
-            timeout: target.timeout,
-        };
-        match call(&req).await {
-            Ok(resp) => return Ok((resp.status, resp.body)),
-            Err(e) => last = e.to_string(),
-        }
+    let mut headers = headers;
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("content-type".into(), "application/json".into()));
     }
+    let last = match call_target(target, method, headers, body).await {
+        Ok(resp) => return Ok((resp.status, resp.body)),
+        Err(e) => e,
+    };
     tracing::warn!(endpoint = key, error = %last, "http-callout failed");
     Err("the callout endpoint did not answer".into())
 }
@@ -296,22 +293,9 @@ pub async fn health_report(
     let mut entries: Vec<(String, bool, Option<u128>)> = Vec::new();
     for (url, target) in &h.probes {
         let started = Instant::now();
-        let mut ok = false;
-        for &addr in &target.addrs {
-            let req = SideRequest {
-                addr,
-                authority: target.authority.clone(),
-                target: target.path.clone(),
-                method: Method::Get,
-                headers: vec![("user-agent".into(), "sluice-health".into())],
-                body: bytes::Bytes::new(),
-                timeout: target.timeout,
-            };
-            if matches!(call(&req).await, Ok(r) if (200..400).contains(&r.status)) {
-                ok = true;
-                break;
-            }
-        }
+        let probe = vec![("user-agent".into(), "sluice-health".into())];
+        let answer = call_target(target, Method::Get, probe, Bytes::new()).await;
+        let ok = matches!(answer, Ok(r) if (200..400).contains(&r.status));
         entries.push((url.clone(), ok, Some(started.elapsed().as_millis())));
     }
     if h.include_upstreams {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use sluice_codec::Headers;
 
-use crate::consumers::{hex_value, ConsumerRegistry};
+use crate::consumers::ConsumerRegistry;
 use crate::identity::Identity;
 use crate::Reject;
 
@@ -98,44 +98,15 @@ impl ApiKeyAuth {
 
     /// The first non-empty value of `query_param` in `query`, percent-decoded.
     fn query_key<'q>(&self, query: Option<&'q [u8]>) -> Option<Cow<'q, [u8]>> {
-        let param = self.query_param.as_deref()?.as_bytes();
-        query?.split(|&b| b == b'&').find_map(|pair| {
-            let mut it = pair.splitn(2, |&b| b == b'=');
-            let name = it.next()?;
-            let value = it.next()?;
-            (percent_decode(name).as_ref() == param && !value.is_empty())
-                .then(|| percent_decode(value))
-        })
+        let param = self.query_param.as_deref()?;
+        crate::urlencoded::query_values(query?, param, false).find(|v| !v.is_empty())
     }
 }
 
-/// Decodes `%XX` escapes; a `%` not followed by two hex digits stays as it is.
-///
-/// `+` is deliberately not turned into a space as form encoding would: API keys are often
+/// `+` is deliberately not read as a space as form encoding would: API keys are often
 /// base64 and contain `+`, keys never contain spaces, and clients that do encode send `%2B`.
 fn percent_decode(s: &[u8]) -> Cow<'_, [u8]> {
-    if !s.contains(&b'%') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let escaped = match s.get(i..i + 3) {
-            Some([b'%', h, l]) => hex_value(*h).zip(hex_value(*l)),
-            _ => None,
-        };
-        match escaped {
-            Some((h, l)) => {
-                out.push((h << 4) | l);
-                i += 3;
-            }
-            None => {
-                out.push(s[i]);
-                i += 1;
-            }
-        }
-    }
-    Cow::Owned(out)
+    crate::urlencoded::percent_decode(s, false)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use regex::bytes::RegexSet;
 use sluice_codec::Headers;
 
+use crate::urlencoded::percent_decode;
 use crate::Reject;
 
 /// Least number of new body bytes that triggers a rescan in [`RegexBodyChecker::feed`].
@@ -249,43 +250,6 @@ impl RegexBodyChecker {
             self.failed = Some(r.clone());
         }
         result
-    }
-}
-
-/// `input` with `%XX` escapes decoded (and `+` as space when `plus_is_space`); borrowed when
-/// there is nothing to decode. A `%` not followed by two hex digits is kept as it is.
-fn percent_decode(input: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
-    if !input
-        .iter()
-        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
-    {
-        return Cow::Borrowed(input);
-    }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        match (b, input.get(i + 1..i + 3)) {
-            (b'%', Some(&[h, l])) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                out.push(hex(h) << 4 | hex(l));
-                i += 3;
-                continue;
-            }
-            (b'+', _) if plus_is_space => out.push(b' '),
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    Cow::Owned(out)
-}
-
-/// The value of an ASCII hex digit (callers check `is_ascii_hexdigit` first).
-fn hex(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        b'A'..=b'F' => b - b'A' + 10,
-        _ => 0,
     }
 }
 

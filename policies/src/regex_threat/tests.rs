@@ -207,15 +207,6 @@ fn non_utf8_body_is_scanned() {
     assert!(c.finish().is_err());
 }
 
-#[test]
-fn percent_decoding() {
-    assert_eq!(percent_decode(b"/plain", false), Cow::Borrowed(b"/plain"));
-    assert_eq!(percent_decode(b"a%41%4a%4A", false).as_ref(), b"aAJJ");
-    assert_eq!(percent_decode(b"a+b%2", true).as_ref(), b"a b%2");
-    assert_eq!(percent_decode(b"a+b", false), Cow::Borrowed(b"a+b"));
-    assert_eq!(percent_decode(b"%%41%g1", false).as_ref(), b"%A%g1");
-}
-
 /// A body trickled one byte at a time must not cost a scan per byte.
 #[test]
 fn trickled_body_costs_little() {
