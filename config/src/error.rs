@@ -92,6 +92,10 @@ impl Errors {
         self.0.append(&mut other.0);
     }
 
+    pub(crate) fn map(self, f: impl FnMut(FieldError) -> FieldError) -> Errors {
+        Errors(self.0.into_iter().map(f).collect())
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

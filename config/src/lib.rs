@@ -29,6 +29,7 @@ use serde_yaml_ng::Value;
 
 mod auth;
 mod consumer;
+pub mod control;
 mod duration;
 mod env;
 mod error;
@@ -74,7 +75,23 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 /// Every problem found, each with its field path: a YAML syntax error (alone, with line and
 /// column), unset variables, unknown fields, bad values and missing required fields.
 pub fn load_str(text: &str, source: &str) -> Result<Config, ConfigErrors> {
-    load_with_env(text, source, &|name| std::env::var(name).ok())
+    load_with_env(text, source, &|name| std::env::var(name).ok(), None)
+}
+
+/// [`load_str`] with the admin API's documents merged in (see [`control`]): its APIs become
+/// routes after the file's, its consumers join the file's. Errors about them name the
+/// admin document (`apis["orders"].path_prefix`), errors about the file name the file's
+/// field; both carry `source` as their prefix when displayed.
+///
+/// # Errors
+/// As [`load_str`], plus: a policy for an unknown API, an unknown policy type, an API whose
+/// path and methods clash with another route.
+pub fn load_str_with_control(
+    text: &str,
+    source: &str,
+    state: &control::ControlState,
+) -> Result<Config, ConfigErrors> {
+    load_with_env(text, source, &|name| std::env::var(name).ok(), Some(state))
 }
 
 /// [`load_str`] with a chosen variable lookup, so tests need not touch the process
@@ -83,6 +100,7 @@ fn load_with_env(
     text: &str,
     source: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    control: Option<&control::ControlState>,
 ) -> Result<Config, ConfigErrors> {
     let mut root: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| ConfigErrors::whole_file(source, format!("invalid YAML: {e}")))?;
@@ -91,10 +109,28 @@ fn load_with_env(
 
     let mut errors = Errors::default();
     let unset = env::substitute(&mut root, "", lookup, &mut errors);
+    let appended = match control.map(|state| control::append(&mut root, state)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(appended))) => Some(appended),
+        Some(Err(found)) => {
+            return Err(ConfigErrors {
+                source: source.to_owned(),
+                errors: found,
+            })
+        }
+    };
     let mut later = Errors::default();
-    let config = validate::config(root, &mut later);
+    let mut config = validate::config(root, &mut later);
     later.suppress_below(&unset);
     errors.append(later);
+    if let (Some(appended), Some(state)) = (&appended, control) {
+        errors = errors.map(|e| appended.translate(e));
+        if let (Some(config), true) = (config.as_mut(), errors.is_empty()) {
+            for e in control::finish(config, appended, state) {
+                errors.add(&e.path, e.message);
+            }
+        }
+    }
 
     match config {
         Some(config) if errors.is_empty() => Ok(config),

@@ -25,7 +25,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn load(text: &str) -> Result<Config, ConfigErrors> {
-    load_with_env(text, "gateway.yaml", &env)
+    load_with_env(text, "gateway.yaml", &env, None)
 }
 
 fn ok(text: &str) -> Config {

@@ -164,6 +164,18 @@ impl Latency {
         self.sum = self.sum.saturating_add(other.sum);
     }
 
+    /// Removes `earlier`'s counts and sum from `self`, leaving what was recorded since
+    /// `earlier` was copied from the same cumulative histogram. `false` (and `self`
+    /// unchanged) when `earlier` is not a prefix of `self`: other units, or a count that
+    /// would go negative.
+    pub(crate) fn subtract(&mut self, earlier: &Latency) -> bool {
+        if self.unit != earlier.unit || self.hist.subtract(&earlier.hist).is_err() {
+            return false;
+        }
+        self.sum = self.sum.saturating_sub(earlier.sum);
+        true
+    }
+
     /// Cumulative counts for each bound of this unit's ladder (`+Inf` excluded: that is
     /// [`Latency::count`]). A value counts under bound `b` when the lowest value of its
     /// hdrhistogram bucket is `<= b`, the same rule as `Histogram::count_between(0, b)`,

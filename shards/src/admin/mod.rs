@@ -13,9 +13,15 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::{TcpListener, TcpStream};
 use serde_json::{json, Value};
 use sluice_codec::{parse_request_head, BodyFraming, HeadLimits, Method};
-use sluice_engine::Upstream;
 
-use crate::mesh::{BucketAnswer, BucketOp};
+use crate::mesh::BucketOp;
+
+mod introspect;
+mod live;
+mod logs;
+
+use introspect::{policies_json, route_json};
+use live::{buckets, removed, sse, stats};
 use crate::server::Reloader;
 use crate::shard::Shard;
 
@@ -202,7 +208,7 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
         (Method::Get, "/admin/policies") => ok(policies_json(&snap)),
         (Method::Get, "/admin/config") => ok(crate::redact::redacted(&snap.source)),
         (Method::Post, "/admin/reload") => reload(admin).await,
-        (Method::Get, "/admin/logs") => ok(logs(shard, &req.query)),
+        (Method::Get, "/admin/logs") => ok(logs::logs(shard, &req.query)),
         (Method::Delete, "/admin/logs") => {
             let cleared = shard.logs.ring.lock().map(|mut r| {
                 let n = r.len();
@@ -211,7 +217,7 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
             });
             ok(json!({"cleared": cleared.unwrap_or(0)}))
         }
-        (Method::Get, "/admin/logs/stats") => ok(log_stats(shard)),
+        (Method::Get, "/admin/logs/stats") => ok(logs::log_stats(shard)),
         (Method::Get, "/admin/stats") => ok(stats(shard).await),
         (Method::Get, "/admin/rate-limit/buckets") => ok(buckets(shard, &req.query).await),
         (Method::Post, "/admin/rate-limit/clear") => {
@@ -231,40 +237,6 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
         ),
         _ => error(404, "not_found", "No such admin endpoint"),
     }
-}
-
-fn route_json(r: &sluice_engine::Route) -> Value {
-    let program: Vec<Value> = r
-        .program
-        .ops
-        .iter()
-        .map(|e| json!({"op": e.op.type_name(), "name": e.name, "priority": e.priority}))
-        .collect();
-    let upstream = match &r.upstream {
-        Upstream::Url(u) => {
-            json!({"type": "url", "targets": u.targets.iter().map(|t| t.display.clone()).collect::<Vec<_>>()})
-        }
-        Upstream::Static(s) => json!({"type": "static", "status": s.status}),
-        Upstream::Health(h) => {
-            json!({"type": "health", "probes": h.probes.iter().map(|p| p.0.clone()).collect::<Vec<_>>()})
-        }
-    };
-    json!({
-        "path": r.pattern,
-        "methods": r.methods.as_ref().map(|m| m.iter().map(|x| x.as_str().to_string()).collect::<Vec<_>>()),
-        "program": program,
-        "upstream": upstream,
-    })
-}
-
-fn policies_json(snap: &sluice_engine::Snapshot) -> Value {
-    let mut out: Vec<Value> = Vec::new();
-    for r in &snap.routes {
-        for e in &r.program.ops {
-            out.push(json!({"route": r.pattern, "name": e.name, "type": e.op.type_name(), "priority": e.priority}));
-        }
-    }
-    Value::Array(out)
 }
 
 /// Runs the reload on its own thread (reading and compiling a file must not stall this
@@ -294,7 +266,7 @@ async fn reload(admin: &Admin) -> (u16, Bytes) {
     }
 }
 
-fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(super) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         (percent_decode(k), percent_decode(v))
@@ -310,171 +282,3 @@ fn percent_decode(s: &str) -> String {
     .into_owned()
 }
 
-/// `GET /admin/logs?limit&ip&status=4xx|404&rate_limited=true&route`: newest first.
-fn logs(shard: &Shard, query: &str) -> Value {
-    let mut limit = 100usize;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for (k, v) in query_pairs(query) {
-        match k.as_str() {
-            "limit" => limit = v.parse().unwrap_or(100).min(10_000),
-            "ip" | "status" | "rate_limited" | "route" => filters.push((k, v)),
-            _ => {}
-        }
-    }
-    let ring = match shard.logs.ring.lock() {
-        Ok(r) => r,
-        Err(_) => return Value::Array(Vec::new()),
-    };
-    let matches = |e: &Value| {
-        filters.iter().all(|(k, v)| match k.as_str() {
-            "ip" => e["client_ip"] == v.as_str(),
-            "route" => e["route"] == v.as_str(),
-            "rate_limited" => e["rate_limited"] == (v == "true"),
-            "status" => {
-                let s = e["status"].as_u64().unwrap_or(0);
-                match v.strip_suffix("xx").and_then(|c| c.parse::<u64>().ok()) {
-                    Some(class) => s / 100 == class,
-                    None => v.parse::<u64>().map(|x| x == s).unwrap_or(false),
-                }
-            }
-            _ => true,
-        })
-    };
-    Value::Array(
-        ring.iter()
-            .rev()
-            .filter(|e| matches(e))
-            .take(limit)
-            .cloned()
-            .collect(),
-    )
-}
-
-/// `GET /admin/logs/stats`: totals over the ring buffer.
-fn log_stats(shard: &Shard) -> Value {
-    let Ok(ring) = shard.logs.ring.lock() else {
-        return Value::Null;
-    };
-    let mut by_status: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut durations: Vec<f64> = Vec::with_capacity(ring.len());
-    let mut rate_limited = 0u64;
-    for e in ring.iter() {
-        *by_status.entry(e["status"].to_string()).or_default() += 1;
-        durations.push(e["duration_ms"].as_f64().unwrap_or(0.0));
-        if e["rate_limited"] == true {
-            rate_limited += 1;
-        }
-    }
-    durations.sort_by(|a, b| a.total_cmp(b));
-    let avg = if durations.is_empty() {
-        0.0
-    } else {
-        durations.iter().sum::<f64>() / durations.len() as f64
-    };
-    let p99 = durations
-        .get((durations.len() as f64 * 0.99).ceil() as usize - usize::from(!durations.is_empty()))
-        .copied()
-        .unwrap_or(0.0);
-    json!({
-        "total": ring.len(),
-        "rate_limited": rate_limited,
-        "by_status": by_status,
-        "avg_duration_ms": avg,
-        "p99_duration_ms": p99,
-    })
-}
-
-fn removed(answers: Vec<BucketAnswer>) -> usize {
-    answers
-        .into_iter()
-        .map(|a| match a {
-            BucketAnswer::Removed(n) => n,
-            BucketAnswer::List(_) => 0,
-        })
-        .sum()
-}
-
-/// `GET /admin/rate-limit/buckets?limit&sort=tokens|last_activity`: owned buckets of every
-/// shard (fewest tokens first, or most recently active first, the default).
-async fn buckets(shard: &Shard, query: &str) -> Value {
-    let mut limit = 100usize;
-    let mut by_tokens = false;
-    for (k, v) in query_pairs(query) {
-        match k.as_str() {
-            "limit" => limit = v.parse().unwrap_or(100).min(100_000),
-            "sort" => by_tokens = v == "tokens",
-            _ => {}
-        }
-    }
-    let mut all: Vec<(usize, String, u64, u64)> = Vec::new();
-    let answers = shard.mesh.on_buckets(BucketOp::List).await;
-    for (shard_id, answer) in answers.into_iter().enumerate() {
-        if let BucketAnswer::List(list) = answer {
-            all.extend(list.into_iter().map(|(k, t, idle)| (shard_id, k, t, idle)));
-        }
-    }
-    if by_tokens {
-        all.sort_by_key(|b| b.2);
-    } else {
-        all.sort_by_key(|b| b.3);
-    }
-    Value::Array(
-        all.into_iter()
-            .take(limit)
-            .map(|(s, key, tokens, idle)| {
-                json!({"key": key, "tokens": tokens, "idle_seconds": idle, "shard": s})
-            })
-            .collect(),
-    )
-}
-
-/// `GET /admin/stats`: one snapshot of the whole gateway. `blocked` counts requests answered
-/// with a 4xx (refused by the gateway or a policy); `allowed` the rest.
-async fn stats(shard: &Shard) -> Value {
-    let gathered = shard.mesh.gather_metrics().await;
-    let active_buckets: usize = gathered.iter().map(|(_, b)| b).sum();
-    let merged =
-        sluice_engine::metrics::MetricsSnapshot::merge_all(gathered.into_iter().map(|(m, _)| m));
-    let total = merged.requests_total();
-    let blocked: u64 = merged
-        .requests_by_status()
-        .iter()
-        .filter(|(s, _)| (400..500).contains(*s))
-        .map(|(_, n)| n)
-        .sum();
-    let recent: Vec<Value> = shard
-        .logs
-        .ring
-        .lock()
-        .map(|r| r.iter().rev().take(10).cloned().collect())
-        .unwrap_or_default();
-    json!({
-        "requests": total,
-        "allowed": total - blocked,
-        "blocked": blocked,
-        "rate_limited": merged.rate_limited(None),
-        "active_buckets": active_buckets,
-        "connections": merged.connections_total(),
-        "p99_ms": merged.p99_ms(None),
-        "routes": merged.requests_by_route(),
-        "recent_logs": recent,
-    })
-}
-
-/// `GET /admin/sse`: a stats snapshot every second as Server-Sent Events, until the client
-/// goes away or the gateway shuts down. Each client has its own task, so it delays nothing.
-async fn sse(mut stream: TcpStream, shard: &Shard) {
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\nconnection: close\r\n\r\n";
-    let (res, _) = stream.write_all(head.as_bytes().to_vec()).await;
-    if res.is_err() {
-        return;
-    }
-    while !shard.shutting_down() {
-        let event = format!("event: stats\ndata: {}\n\n", stats(shard).await);
-        let (res, _) = stream.write_all(event.into_bytes()).await;
-        if res.is_err() {
-            return;
-        }
-        monoio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
