@@ -131,14 +131,14 @@ pub fn label(kind: &str, id: &str) -> String {
 
 /// Appends `state`'s activated APIs to `routes:` and its consumers to `consumers:` of the
 /// (already substituted) document `root`. Problems found before validation (a policy for an
-/// unknown API, an unknown policy type) are returned; the rest are judged by validation and
-/// translated by [`Appended::translate`].
+/// unknown API, an unknown policy type) are returned with it, such a policy left out so the
+/// rest can still be judged by validation (whose errors [`Appended::translate`] names).
 pub(crate) fn append(
     root: &mut Value,
     state: &ControlState,
-) -> Result<Option<Appended>, Vec<FieldError>> {
+) -> (Option<Appended>, Vec<FieldError>) {
     if state.apis.is_empty() && state.policies.is_empty() && state.consumers.is_empty() {
-        return Ok(None);
+        return (None, Vec::new());
     }
     let mut errors = Vec::new();
     for (id, p) in &state.policies {
@@ -151,7 +151,7 @@ pub(crate) fn append(
     }
     let Value::Mapping(map) = root else {
         // The file's own validation reports a top level that is not a mapping.
-        return Ok(None);
+        return (None, errors);
     };
     let mut routes_added: Vec<Value> = Vec::new();
     let mut appended = Appended {
@@ -197,11 +197,7 @@ pub(crate) fn append(
             appended.consumers.push(id.clone());
         }
     }
-    if errors.is_empty() {
-        Ok(Some(appended))
-    } else {
-        Err(errors)
-    }
+    (Some(appended), errors)
 }
 
 /// Removes inactive APIs' routes (validated, but not served) and checks that no two routes
@@ -239,6 +235,15 @@ pub(crate) fn finish(
                         mine.path
                     ),
                 ));
+            }
+        }
+    }
+    // Later stages (the compiler) name a route by its field path: make it the document's.
+    for (k, (id, shapes)) in appended.routes.iter().enumerate() {
+        if let Some(route) = config.routes.get_mut(first + k) {
+            route.field_path = label("apis", id);
+            for (policy, (pid, _)) in route.policies.iter_mut().zip(shapes) {
+                policy.field_path = label("policies", pid);
             }
         }
     }
@@ -370,7 +375,10 @@ fn route_value(api: &ApiDoc, policies: Vec<Value>) -> Value {
             upstream.insert("target".into(), url.as_str().into());
         }
     } else {
-        let weighted = api.upstreams.iter().any(|u| u.weight.is_some_and(|w| w != 1));
+        let weighted = api
+            .upstreams
+            .iter()
+            .any(|u| u.weight.is_some_and(|w| w != 1));
         let targets = api
             .upstreams
             .iter()

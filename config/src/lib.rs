@@ -110,13 +110,12 @@ fn load_with_env(
     let mut errors = Errors::default();
     let unset = env::substitute(&mut root, "", lookup, &mut errors);
     let appended = match control.map(|state| control::append(&mut root, state)) {
-        None | Some(Ok(None)) => None,
-        Some(Ok(Some(appended))) => Some(appended),
-        Some(Err(found)) => {
-            return Err(ConfigErrors {
-                source: source.to_owned(),
-                errors: found,
-            })
+        None => None,
+        Some((appended, found)) => {
+            for e in found {
+                errors.add(&e.path, e.message);
+            }
+            appended
         }
     };
     let mut later = Errors::default();

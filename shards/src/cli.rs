@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::server::{load_snapshot, run, RunOptions};
+use crate::reload::load_snapshot;
+use crate::server::{run, RunOptions};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -18,12 +18,14 @@ mod mesh;
 mod pool;
 mod proxy;
 mod redact;
+mod reload;
 mod respond;
 mod runtime;
 mod server;
 mod shard;
 mod side;
 mod stats;
+mod store;
 mod tunnel;
 mod watchdog;
 

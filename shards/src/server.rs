@@ -8,10 +8,11 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::Sender;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
-use sluice_engine::config::{Config, ShardsSpec};
-use sluice_engine::Snapshot;
+use sluice_engine::config::ShardsSpec;
 
+use crate::reload::{compile_text, load_file, Reloader};
 use crate::shard::{shard_main, Shard, ShardMsg};
+use sluice_engine::config::control::ControlState;
 
 /// What `sluice run` was asked to do.
 #[derive(Debug, Clone)]
@@ -23,26 +24,17 @@ pub struct RunOptions {
     pub cpus: Option<Vec<usize>>,
 }
 
-/// Loads, validates and compiles a config file, rendering every error as
-/// `FILE: field.path: message` lines.
-pub fn load_snapshot(path: &Path) -> Result<(Config, Snapshot), Vec<String>> {
-    // One read: the text parsed is the text the admin API shows.
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![format!("{}: cannot read file: {e}", path.display())])?;
-    let cfg = sluice_engine::config::load_str(&text, &path.display().to_string()).map_err(|e| {
-        e.to_string()
-            .lines()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    })?;
-    let snap = sluice_engine::compile(&cfg).map_err(|errs| {
-        errs.into_iter()
-            .map(|e| format!("{}: {}: {}", path.display(), e.path, e.message))
-            .collect::<Vec<_>>()
-    })?;
-    let mut snap = snap;
-    snap.source = text;
-    Ok((cfg, snap))
+/// `admin.data_dir`, relative to the config file's folder when not absolute (so a gateway
+/// finds its state wherever it is started from).
+fn data_dir(config: &Path, dir: &str) -> PathBuf {
+    let dir = Path::new(dir);
+    if dir.is_absolute() {
+        return dir.to_owned();
+    }
+    match config.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join(dir),
+        _ => dir.to_owned(),
+    }
 }
 
 /// CPUs to pin shards to, from the file and the CLI overrides.
@@ -76,7 +68,7 @@ pub fn run(opts: RunOptions) -> i32 {
             return 1;
         }
     };
-    let (cfg, snapshot) = match load_snapshot(&opts.config) {
+    let (text, cfg, snapshot) = match load_file(&opts.config, &ControlState::default()) {
         Ok(x) => x,
         Err(lines) => {
             for l in lines {
@@ -85,6 +77,48 @@ pub fn run(opts: RunOptions) -> i32 {
             return 2;
         }
     };
+    // The admin API's durable state is loaded before any listener opens, so the first
+    // request already sees every API, policy and consumer it stored.
+    let (store, loaded) = match &cfg.admin {
+        Some(admin) => {
+            let dir = data_dir(&opts.config, &admin.data_dir);
+            match crate::store::open(&dir) {
+                Ok((store, loaded)) => (Some(store), loaded),
+                Err(e) => {
+                    eprintln!("{}: admin.data_dir: {e}", opts.config.display());
+                    return 1;
+                }
+            }
+        }
+        None => (None, crate::store::Loaded::default()),
+    };
+    let (cfg, snapshot) = if loaded.state == ControlState::default() {
+        (cfg, snapshot)
+    } else {
+        let source = opts.config.display().to_string();
+        match compile_text(&text, &source, &loaded.state) {
+            Ok(x) => x,
+            Err(errors) => {
+                let db = store.as_ref().map(|s| s.path().display().to_string());
+                for e in errors {
+                    eprintln!(
+                        "{source}: {}: {} (with the admin API's documents stored in {})",
+                        e.path,
+                        e.message,
+                        db.as_deref().unwrap_or("-")
+                    );
+                }
+                return 2;
+            }
+        }
+    };
+    tracing::info!(
+        apis = loaded.state.apis.len(),
+        policies = loaded.state.policies.len(),
+        consumers = loaded.state.consumers.len(),
+        history = loaded.history.len(),
+        "admin state loaded"
+    );
     let cpus = shard_cpus(&cfg.shards, &opts);
     let n = cpus.len();
 
@@ -128,7 +162,15 @@ pub fn run(opts: RunOptions) -> i32 {
     };
 
     let snapshots = Arc::new(ArcSwap::from_pointee(snapshot));
-    let reloader = Arc::new(Reloader::new(opts.config.clone(), snapshots.clone(), &cfg));
+    let reloader = Arc::new(Reloader::new(
+        opts.config.clone(),
+        snapshots.clone(),
+        &cfg,
+        text,
+        loaded.state,
+        store,
+    ));
+    let mut history = Some(loaded.history);
     let started = std::time::Instant::now();
     let logs = Arc::new(crate::access_log::LogHub::default());
     let mut controls: Vec<Sender<ShardMsg>> = Vec::with_capacity(n);
@@ -147,6 +189,7 @@ pub fn run(opts: RunOptions) -> i32 {
                 metrics_public: a.metrics_public,
                 started,
                 shards: n,
+                history: std::cell::RefCell::new(history.take().unwrap_or_default().into()),
             };
             (l, admin)
         });
@@ -215,54 +258,4 @@ pub fn run(opts: RunOptions) -> i32 {
         }
     }
     0
-}
-
-/// Re-reads the file; swaps the snapshot only if everything compiled.
-/// Reloads the config file: parse, validate, compile, then one atomic swap. Shared by
-/// SIGHUP and `POST /admin/reload`; a bad file changes nothing and says why.
-pub struct Reloader {
-    pub path: PathBuf,
-    pub snapshots: Arc<ArcSwap<Snapshot>>,
-    listen: Vec<std::net::SocketAddr>,
-    shards: ShardsSpec,
-    generation: std::sync::atomic::AtomicU64,
-    /// `(ok, error)` reload counts, for metrics.
-    pub outcomes: [std::sync::atomic::AtomicU64; 2],
-}
-
-impl Reloader {
-    fn new(path: PathBuf, snapshots: Arc<ArcSwap<Snapshot>>, running: &Config) -> Self {
-        Self {
-            path,
-            snapshots,
-            listen: running.listen.clone(),
-            shards: running.shards.clone(),
-            generation: std::sync::atomic::AtomicU64::new(1),
-            outcomes: Default::default(),
-        }
-    }
-
-    /// Reloads; returns the new generation or the error lines.
-    pub fn reload(&self) -> Result<u64, Vec<String>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        match load_snapshot(&self.path) {
-            Ok((cfg, snap)) => {
-                if cfg.listen != self.listen || cfg.shards != self.shards {
-                    tracing::warn!("listen and shards changes take effect only after a restart");
-                }
-                self.snapshots.store(Arc::new(snap));
-                let generation = self.generation.fetch_add(1, Relaxed) + 1;
-                self.outcomes[0].fetch_add(1, Relaxed);
-                tracing::info!(generation, routes = cfg.routes.len(), "config reloaded");
-                Ok(generation)
-            }
-            Err(lines) => {
-                self.outcomes[1].fetch_add(1, Relaxed);
-                for l in &lines {
-                    tracing::error!(error = %l, "reload refused; the running config is unchanged");
-                }
-                Err(lines)
-            }
-        }
-    }
 }

@@ -68,11 +68,18 @@ fn errors_name_the_admin_document_and_its_field() {
     bad_api.backend_url = Some("ftp://x".into());
     let s = state(
         &[bad_api, api("b", "/b")],
-        &[policy("rl", "b", "rate_limit", json!({"maxRequests": 0, "intervalSeconds": 1}))],
+        &[policy(
+            "rl",
+            "b",
+            "rate_limit",
+            json!({"maxRequests": 0, "intervalSeconds": 1}),
+        )],
     );
     let errors = load(&s).unwrap_err();
     assert!(
-        errors.iter().any(|e| e.starts_with("apis[\"a\"].backend_url: ")),
+        errors
+            .iter()
+            .any(|e| e.starts_with("apis[\"a\"].backend_url: ")),
         "{errors:?}"
     );
     assert!(
@@ -150,8 +157,10 @@ fn a_path_clash_with_the_file_or_another_api_is_refused() {
     let errors = load(&s).unwrap_err();
     assert_eq!(
         errors,
-        ["apis[\"two\"].path_prefix: path /same/* clashes with apis[\"one\"], which serves the \
-          same path and methods"]
+        [
+            "apis[\"two\"].path_prefix: path /same/* clashes with apis[\"one\"], which serves the \
+          same path and methods"
+        ]
     );
     // Disjoint methods share a path without clashing.
     let (mut get, mut post) = (api("one", "/same"), api("two", "/same"));

@@ -265,6 +265,23 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// A configured API key in its at-rest form, `sha256:<64 lower-case hex digits>`: a plain
+/// key is hashed, a digest is returned lower-cased. Used to store admin-API consumers
+/// without ever writing a plain key to disk.
+///
+/// # Errors
+/// An empty key or a malformed `sha256:` digest.
+pub fn api_key_at_rest(key: &str) -> Result<String, String> {
+    let digest = key_digest(key)?;
+    let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
+    out.push_str(SHA256_PREFIX);
+    for b in digest {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    Ok(out)
+}
+
 /// The digest to index a configured key by: `sha256:<hex>` decoded, or a plain key hashed.
 fn key_digest(key: &str) -> Result<[u8; 32], String> {
     if let Some(hex) = key.strip_prefix(SHA256_PREFIX) {

@@ -75,8 +75,16 @@ pub(super) async fn stats(shard: &Shard) -> Value {
         .lock()
         .map(|r| r.iter().rev().take(10).cloned().collect())
         .unwrap_or_default();
+    let mut classes: std::collections::BTreeMap<String, u64> = ["2xx", "3xx", "4xx", "5xx"]
+        .iter()
+        .map(|c| (c.to_string(), 0))
+        .collect();
+    for (status, n) in merged.requests_by_status() {
+        *classes.entry(format!("{}xx", status / 100)).or_default() += n;
+    }
     json!({
         "requests": total,
+        "status_classes": classes,
         "allowed": total - blocked,
         "blocked": blocked,
         "rate_limited": merged.rate_limited(None),
@@ -96,8 +104,18 @@ pub(super) async fn sse(mut stream: TcpStream, shard: &Shard) {
     if res.is_err() {
         return;
     }
+    // Requests per second are measured between this client's own snapshots.
+    let mut last: Option<(u64, std::time::Instant)> = None;
     while !shard.shutting_down() {
-        let event = format!("event: stats\ndata: {}\n\n", stats(shard).await);
+        let mut snapshot = stats(shard).await;
+        let requests = snapshot["requests"].as_u64().unwrap_or(0);
+        let now = std::time::Instant::now();
+        let rate = last.map_or(0.0, |(before, at)| {
+            requests.saturating_sub(before) as f64 / now.duration_since(at).as_secs_f64().max(1e-3)
+        });
+        last = Some((requests, now));
+        snapshot["requests_per_second"] = json!((rate * 10.0).round() / 10.0);
+        let event = format!("event: stats\ndata: {snapshot}\n\n");
         let (res, _) = stream.write_all(event.into_bytes()).await;
         if res.is_err() {
             return;

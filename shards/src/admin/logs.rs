@@ -78,4 +78,3 @@ pub(super) fn log_stats(shard: &Shard) -> Value {
         "p99_duration_ms": p99,
     })
 }
-

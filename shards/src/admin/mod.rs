@@ -16,14 +16,17 @@ use sluice_codec::{parse_request_head, BodyFraming, HeadLimits, Method};
 
 use crate::mesh::BucketOp;
 
+mod control;
+mod history;
 mod introspect;
 mod live;
 mod logs;
+mod ui;
 
+use crate::reload::Reloader;
+use crate::shard::Shard;
 use introspect::{policies_json, route_json};
 use live::{buckets, removed, sse, stats};
-use crate::server::Reloader;
-use crate::shard::Shard;
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
@@ -37,6 +40,8 @@ pub struct Admin {
     pub metrics_public: bool,
     pub started: Instant,
     pub shards: usize,
+    /// The metrics history, oldest first (loaded from the store at start).
+    pub history: std::cell::RefCell<std::collections::VecDeque<crate::store::Sample>>,
 }
 
 /// Accepts admin connections until shutdown.
@@ -48,6 +53,7 @@ pub async fn serve(listener: std::net::TcpListener, admin: Rc<Admin>, shard: Rc<
             return;
         }
     };
+    monoio::spawn(history::sampler(admin.clone(), shard.clone()));
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
@@ -64,6 +70,7 @@ struct AdminRequest {
     path: String,
     query: String,
     authorization: Option<Bytes>,
+    body: Bytes,
 }
 
 async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
@@ -72,6 +79,12 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
     };
     if req.method == Method::Get && req.path == "/admin/sse" && authorized(&req, &admin).is_ok() {
         return sse(stream, &shard).await;
+    }
+    // The dashboard's page holds no data and no secret; the token is entered in it and
+    // every figure it shows comes from token-checked endpoints.
+    if req.method == Method::Get && matches!(req.path.as_str(), "/admin/ui" | "/admin/ui/") {
+        let _ = stream.write_all(ui::response()).await;
+        return;
     }
     let (status, body) = route(&req, &admin, &shard).await;
     let mut out = BytesMut::with_capacity(body.len() + 160);
@@ -85,6 +98,12 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
     } else {
         b"application/json"
     };
+    if status == 204 {
+        // No content: no type and no length either (RFC 9110 section 8.6).
+        out.extend_from_slice(b"\r\ncache-control: no-store\r\nconnection: close\r\n\r\n");
+        let _ = stream.write_all(out).await;
+        return;
+    }
     out.extend_from_slice(b"\r\ncontent-type: ");
     out.extend_from_slice(content_type);
     out.extend_from_slice(b"\r\ncache-control: no-store\r\nconnection: close\r\ncontent-length: ");
@@ -115,7 +134,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<AdminRequest> {
             return None;
         }
     };
-    // The body is read (so the connection stays well-framed) but no endpoint takes one yet.
+    let mut body = Bytes::new();
     match head.framing {
         BodyFraming::Length(n) if n as usize <= MAX_ADMIN_BODY => {
             while buf.len() < n as usize {
@@ -129,7 +148,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<AdminRequest> {
                     return None;
                 }
             }
-            let _ = buf.split_to(n as usize);
+            body = buf.split_to(n as usize).freeze();
         }
         BodyFraming::None => {}
         _ => return None,
@@ -143,6 +162,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<AdminRequest> {
             .map(|q| String::from_utf8_lossy(q).into_owned())
             .unwrap_or_default(),
         authorization: head.headers.get("authorization").cloned(),
+        body,
     })
 }
 
@@ -205,9 +225,22 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
         (Method::Get, "/admin/routes") => {
             ok(Value::Array(snap.routes.iter().map(route_json).collect()))
         }
-        (Method::Get, "/admin/policies") => ok(policies_json(&snap)),
+        (Method::Get, "/admin/policies") if req.query.contains("source=admin") => {
+            control::list_policies(admin)
+        }
+        (Method::Get, "/admin/policies") => ok(policies_json(&snap, &admin.reloader.control())),
+        (_, p) if control::handles(p) => control::route(req, admin).await,
+        (Method::Get, "/admin/metrics/history") => ok(history::list(admin, &req.query)),
+        (Method::Delete, "/admin/metrics/history") => history::clear(admin).await,
         (Method::Get, "/admin/config") => ok(crate::redact::redacted(&snap.source)),
-        (Method::Post, "/admin/reload") => reload(admin).await,
+        (Method::Post, "/admin/reload") => {
+            let reloader = admin.reloader.clone();
+            match blocking(move || reloader.reload()).await {
+                Some(Ok(generation)) => ok(json!({"status": "ok", "generation": generation})),
+                Some(Err(errors)) => invalid(errors),
+                None => error(500, "internal", "the reload thread ended without an answer"),
+            }
+        }
         (Method::Get, "/admin/logs") => ok(logs::logs(shard, &req.query)),
         (Method::Delete, "/admin/logs") => {
             let cleared = shard.logs.ring.lock().map(|mut r| {
@@ -239,31 +272,30 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
     }
 }
 
-/// Runs the reload on its own thread (reading and compiling a file must not stall this
-/// shard's requests) and waits for it without blocking the shard.
-async fn reload(admin: &Admin) -> (u16, Bytes) {
-    let reloader = admin.reloader.clone();
+/// Runs `work` (compiling, writing to disk) on a thread of its own and waits for it
+/// without blocking this shard. `None` when the thread died without an answer.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
-        let _ = tx.send(reloader.reload());
+        let _ = tx.send(work());
     });
     loop {
         match rx.try_recv() {
-            Ok(Ok(generation)) => return ok(json!({"status": "ok", "generation": generation})),
-            Ok(Err(errors)) => {
-                return (
-                    400,
-                    Bytes::from(json!({"status": "error", "errors": errors}).to_string()),
-                )
-            }
+            Ok(v) => return Some(v),
             Err(crossbeam_channel::TryRecvError::Empty) => {
-                monoio::time::sleep(Duration::from_millis(5)).await
+                monoio::time::sleep(Duration::from_millis(2)).await
             }
-            Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                return error(500, "internal", "the reload thread ended without an answer")
-            }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
         }
     }
+}
+
+/// 400 `{"status": "error", "errors": [...]}`: a refused reload or admin write.
+fn invalid(errors: Vec<String>) -> (u16, Bytes) {
+    (
+        400,
+        Bytes::from(json!({"status": "error", "errors": errors}).to_string()),
+    )
 }
 
 pub(super) fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -281,4 +313,3 @@ fn percent_decode(s: &str) -> String {
     ))
     .into_owned()
 }
-
