@@ -20,6 +20,24 @@ pub struct Gateway {
     pub port: u16,
     dir: TempDir,
     config_path: PathBuf,
+    /// Arguments after `run --config FILE`, kept for [`Gateway::restart`].
+    args: Vec<String>,
+}
+
+/// `sluice run --config FILE ARGS` with stdout and stderr in (fresh) files of `dir`.
+fn spawn(dir: &TempDir, config_path: &Path, args: &[&str]) -> Child {
+    let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
+    Command::new(SLUICE)
+        .arg("run")
+        .arg("--config")
+        .arg(config_path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn sluice")
 }
 
 /// The preamble (`name`, `listen`) followed by the dedented `yaml`.
@@ -51,25 +69,57 @@ impl Gateway {
         // one port would silently share its connections).
         let dir = TempDir::new();
         let config_path = dir.write("sluice.yaml", &config_text(ip, 0, yaml));
-        let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
-        let stdout = fs::File::create(dir.path().join("stdout.log")).unwrap();
-        let child = Command::new(SLUICE)
-            .arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn sluice");
+        let child = spawn(&dir, &config_path, args);
         let mut gw = Gateway {
             child,
             ip,
             port: 0,
             dir,
             config_path,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
+        gw.wait_started();
+        gw
+    }
+
+    /// Kills the process with SIGKILL (no drain, no clean-up) and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the gateway again on the same config file and folder (after [`Gateway::kill9`]
+    /// or an exit); its ports are new, read from the fresh log.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.child = spawn(&self.dir, &self.config_path, &args);
+        self.wait_started();
+    }
+
+    /// The admin listener's address, as logged (`admin listening addr=...`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.stderr()
+            .lines()
+            .filter(|l| l.contains("admin listening"))
+            .find_map(|l| {
+                l.split("addr=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no `admin listening` line; stderr:\n{}", self.stderr()))
+    }
+
+    /// The folder holding the config file (and, by default, the admin data).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn wait_started(&mut self) {
+        let gw = self;
         let ready = gw
             .wait_bound_port(Duration::from_secs(10))
             .and_then(|port| {
@@ -84,7 +134,6 @@ impl Gateway {
                 gw.stderr()
             );
         }
-        gw
     }
 
     /// The port the gateway logged as `listening addr=IP:PORT`.

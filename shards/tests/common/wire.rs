@@ -390,15 +390,18 @@ pub struct Conn {
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        stream.set_nodelay(true).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        Conn {
+        Self::connect_result(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"))
+    }
+
+    /// [`Conn::connect`] that returns the error (for peers that may be gone).
+    pub fn connect_result(addr: SocketAddr) -> io::Result<Conn> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+        Ok(Conn {
             wire: Wire::new(stream),
             host: addr.to_string(),
-        }
+        })
     }
 
     pub fn stream(&self) -> &TcpStream {

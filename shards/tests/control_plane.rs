@@ -1,0 +1,575 @@
+//! The control-plane API: APIs, policies and consumers sent to the admin listener are
+//! enforced at once (same compile-and-swap path as a reload), refused whole when invalid,
+//! idempotent, stored in SQLite under `data_dir` and loaded again at restart, including
+//! after a `kill -9` in the middle of a burst of writes. Also the persisted metrics history.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "admin-token-0123456789abcdef";
+
+/// A gateway with a file route `/files/*` and an admin listener on a port of its own.
+fn gateway(extra: &str) -> Gateway {
+    Gateway::start(&format!(
+        "admin: {{listen: \"127.0.0.1:0\", token: {TOKEN}}}\n\
+         routes:\n  - path: /files/*\n    upstream: {{type: static, body: file-route}}\n{extra}"
+    ))
+}
+
+/// One admin request with the token; a JSON body when `body` is not null.
+fn admin(gw: &Gateway, method: &str, path: &str, body: Value) -> Response {
+    admin_at(gw.admin_addr(), method, path, body)
+}
+
+fn admin_at(addr: SocketAddr, method: &str, path: &str, body: Value) -> Response {
+    let auth = format!("Bearer {TOKEN}");
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let mut headers = vec![("authorization", auth.as_str())];
+    if !text.is_empty() {
+        headers.push(("content-type", "application/json"));
+    }
+    Conn::connect(addr).request(method, path, &headers, text.as_bytes())
+}
+
+/// An admin error: `{"error", "message", "statusCode"}` with `status` and `code`.
+fn assert_admin_error(resp: &Response, status: u16, code: &str) {
+    assert_eq!(resp.status, status, "{}", resp.text());
+    let body = resp.json();
+    assert_eq!(body["error"], code, "{body}");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+fn api(id: &str, prefix: &str, backend: &Upstream) -> Value {
+    json!({
+        "id": id, "name": format!("API {id}"), "tenant_id": "t1", "path_prefix": prefix,
+        "backend_url": format!("http://127.0.0.1:{}", backend.port()),
+        "methods": ["GET", "POST"], "spec_hash": format!("hash-{id}"), "activated": true
+    })
+}
+
+fn backend() -> Upstream {
+    TestUpstream::new()
+        .route("/", Reply::text(200, "from-backend"))
+        .start()
+}
+
+#[test]
+fn an_api_is_served_at_once_and_its_upserts_are_idempotent() {
+    let up = backend();
+    let gw = gateway("");
+    assert_eq!(gw.get("/orders/1").status, 404);
+
+    let doc = api("orders", "/orders", &up);
+    let created = admin(&gw, "POST", "/admin/apis", doc.clone());
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json(), json!({"id": "orders", "status": "ok"}));
+    let served = gw.get("/orders/1");
+    assert_eq!(
+        (served.status, served.text().as_str()),
+        (200, "from-backend")
+    );
+    assert_eq!(gw.get("/orders").status, 200, "the prefix itself matches");
+    // A reload of the file keeps what the admin API added.
+    assert_eq!(admin(&gw, "POST", "/admin/reload", Value::Null).status, 200);
+    assert_eq!(gw.get("/orders/1").status, 200, "served after a reload");
+    assert_eq!(
+        gw.request("DELETE", "/orders/1", &[], b"").status,
+        405,
+        "methods are enforced"
+    );
+
+    // The same body again: 200, the same state and spec_hash.
+    let before = admin(&gw, "GET", "/admin/apis/orders", Value::Null).json();
+    let again = admin(&gw, "POST", "/admin/apis", doc.clone());
+    assert_eq!(again.status, 200, "{}", again.text());
+    let after = admin(&gw, "GET", "/admin/apis/orders", Value::Null).json();
+    assert_eq!(before, after);
+    assert_eq!(after["spec_hash"], "hash-orders");
+    assert_eq!(after["tenant_id"], "t1");
+
+    // An update moves the API.
+    let mut moved = doc.clone();
+    moved["path_prefix"] = json!("/v2/orders");
+    assert_eq!(admin(&gw, "POST", "/admin/apis", moved).status, 200);
+    assert_eq!(gw.get("/orders/1").status, 404);
+    assert_eq!(gw.get("/v2/orders/1").status, 200);
+
+    let list = admin(&gw, "GET", "/admin/apis", Value::Null).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let routes = admin(&gw, "GET", "/admin/routes", Value::Null).json();
+    assert!(
+        routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == "/v2/orders/*"),
+        "{routes}"
+    );
+
+    let deleted = admin(&gw, "DELETE", "/admin/apis/orders", Value::Null);
+    assert_eq!(deleted.status, 204);
+    assert!(deleted.body.is_empty());
+    assert_eq!(gw.get("/v2/orders/1").status, 404);
+    assert_admin_error(
+        &admin(&gw, "DELETE", "/admin/apis/orders", Value::Null),
+        404,
+        "not_found",
+    );
+    assert_admin_error(
+        &admin(&gw, "GET", "/admin/apis/orders", Value::Null),
+        404,
+        "not_found",
+    );
+}
+
+#[test]
+fn an_inactive_api_is_stored_but_not_served() {
+    let up = backend();
+    let gw = gateway("");
+    let mut doc = api("off", "/off", &up);
+    doc["activated"] = json!(false);
+    assert_eq!(admin(&gw, "POST", "/admin/apis", doc.clone()).status, 201);
+    assert_eq!(gw.get("/off/x").status, 404);
+    doc["activated"] = json!(true);
+    assert_eq!(admin(&gw, "POST", "/admin/apis", doc).status, 200);
+    assert_eq!(gw.get("/off/x").status, 200);
+}
+
+#[test]
+fn policies_are_enforced_and_bad_ones_change_nothing() {
+    let up = backend();
+    let gw = gateway("");
+    assert_eq!(
+        admin(&gw, "POST", "/admin/apis", api("pay", "/pay", &up)).status,
+        201
+    );
+    let limit = json!({"id": "pay-rl", "name": "pay-limit", "policy_type": "rate_limit",
+        "config": {"maxRequests": 3, "intervalSeconds": 60}, "priority": 20, "api_id": "pay"});
+    let created = admin(&gw, "POST", "/admin/policies", limit.clone());
+    assert_eq!(created.status, 201, "{}", created.text());
+    let statuses: Vec<u16> = (0..5).map(|_| gw.get("/pay/x").status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert_eq!(admin(&gw, "POST", "/admin/policies", limit).status, 200);
+
+    // A policy in Sluice's own YAML shape, and the cors alias with camel-case keys.
+    let deny = json!({"id": "pay-deny", "policy_type": "ip-filter",
+        "config": {"deny": ["10.0.0.0/8"]}, "api_id": "pay"});
+    assert_eq!(admin(&gw, "POST", "/admin/policies", deny).status, 201);
+    let cors = json!({"id": "pay-cors", "policy_type": "cors",
+        "config": {"origins": ["https://app.example"], "allowHeaders": ["x-token"], "maxAge": 600},
+        "api_id": "pay"});
+    assert_eq!(admin(&gw, "POST", "/admin/policies", cors).status, 201);
+    let preflight = gw.request(
+        "OPTIONS",
+        "/pay/x",
+        &[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", "x-token"),
+        ],
+        b"",
+    );
+    assert_eq!(preflight.status, 204, "{:?}", preflight.headers);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(preflight.header("access-control-max-age"), Some("600"));
+
+    // Introspection marks what the admin API attached.
+    let running = admin(&gw, "GET", "/admin/policies", Value::Null).json();
+    let mine: Vec<&Value> = running
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["source"] == "admin")
+        .collect();
+    assert_eq!(mine.len(), 3, "{running}");
+    assert!(mine
+        .iter()
+        .any(|p| p["id"] == "pay-rl" && p["name"] == "pay-limit" && p["api_id"] == "pay"));
+    let stored = admin(&gw, "GET", "/admin/policies?source=admin", Value::Null).json();
+    assert_eq!(stored.as_array().map(Vec::len), Some(3), "{stored}");
+
+    // Every problem is named and nothing changes.
+    let before = admin(&gw, "GET", "/admin/policies", Value::Null).json();
+    let bad = json!({"id": "pay-rl", "policy_type": "rate_limit",
+        "config": {"maxRequests": 0, "intervalSeconds": "soon"}, "api_id": "pay"});
+    let refused = admin(&gw, "POST", "/admin/policies", bad);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let body = refused.json();
+    assert_eq!(body["status"], "error");
+    let errors: Vec<String> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("policies[\"pay-rl\"].config.maxRequests:")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("policies[\"pay-rl\"].config.intervalSeconds:")),
+        "{errors:?}"
+    );
+    let unknown = json!({"id": "x", "policy_type": "teleport", "config": {}, "api_id": "pay"});
+    let refused = admin(&gw, "POST", "/admin/policies", unknown);
+    assert_eq!(refused.status, 400);
+    assert!(refused
+        .text()
+        .contains("unknown policy type \\\"teleport\\\""));
+    let orphan = json!({"id": "y", "policy_type": "cors", "api_id": "nope"});
+    let refused = admin(&gw, "POST", "/admin/policies", orphan);
+    assert_eq!(refused.status, 400);
+    assert!(refused.text().contains("no API with id \\\"nope\\\""));
+    let shapeless = admin(&gw, "POST", "/admin/policies", json!({"id": "z"}));
+    assert_eq!(shapeless.status, 400);
+    assert!(
+        shapeless.text().contains("missing field"),
+        "{}",
+        shapeless.text()
+    );
+    assert_eq!(
+        admin(&gw, "GET", "/admin/policies", Value::Null).json(),
+        before
+    );
+    assert_eq!(gw.get("/pay/x").status, 429, "the old limit still runs");
+
+    // Deleting the policy lifts the limit; deleting the API drops its policies.
+    assert_eq!(
+        admin(&gw, "DELETE", "/admin/policies/pay-rl", Value::Null).status,
+        204
+    );
+    assert_eq!(gw.get("/pay/x").status, 200);
+    assert_eq!(
+        admin(&gw, "DELETE", "/admin/apis/pay", Value::Null).status,
+        204
+    );
+    let stored = admin(&gw, "GET", "/admin/policies?source=admin", Value::Null).json();
+    assert_eq!(stored, json!([]));
+}
+
+#[test]
+fn consumers_are_enforced_by_auth_policies_and_keys_are_never_shown() {
+    let up = backend();
+    let gw = gateway("");
+    let key = "consumer-key-0123456789";
+    let alice = json!({"id": "alice", "api_keys": [key], "roles": ["reader"]});
+    assert_eq!(
+        admin(&gw, "POST", "/admin/consumers", alice.clone()).status,
+        201
+    );
+    assert_eq!(admin(&gw, "POST", "/admin/consumers", alice).status, 200);
+    assert_eq!(
+        admin(&gw, "POST", "/admin/apis", api("docs", "/docs", &up)).status,
+        201
+    );
+    let auth = json!({"id": "docs-auth", "policy_type": "api-key-auth", "config": {},
+        "api_id": "docs"});
+    let attached = admin(&gw, "POST", "/admin/policies", auth);
+    assert_eq!(attached.status, 201, "{}", attached.text());
+    assert_eq!(gw.get("/docs/a").status, 401);
+    assert_eq!(
+        gw.request("GET", "/docs/a", &[("x-api-key", key)], b"")
+            .status,
+        200
+    );
+
+    let shown = admin(&gw, "GET", "/admin/consumers/alice", Value::Null);
+    assert!(!shown.text().contains(key), "{}", shown.text());
+    assert!(
+        shown.json()["api_keys"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{}",
+        shown.text()
+    );
+    assert_eq!(
+        admin(&gw, "GET", "/admin/consumers", Value::Null)
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // Removing the last consumer would leave the auth policy refusing everyone: refused.
+    let refused = admin(&gw, "DELETE", "/admin/consumers/alice", Value::Null);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("every request would be refused"));
+    // A second consumer takes over; then alice can go and her key stops working.
+    let bob = json!({"id": "bob", "api_keys": ["bob-key-0123456789abc"]});
+    assert_eq!(admin(&gw, "POST", "/admin/consumers", bob).status, 201);
+    assert_eq!(
+        admin(&gw, "DELETE", "/admin/consumers/alice", Value::Null).status,
+        204
+    );
+    assert_eq!(
+        gw.request("GET", "/docs/a", &[("x-api-key", key)], b"")
+            .status,
+        401
+    );
+    assert_eq!(
+        gw.request(
+            "GET",
+            "/docs/a",
+            &[("x-api-key", "bob-key-0123456789abc")],
+            b""
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn a_path_clash_with_the_file_is_refused() {
+    let up = backend();
+    let gw = gateway("");
+    let refused = admin(&gw, "POST", "/admin/apis", api("files", "/files", &up));
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(
+        refused.json()["errors"],
+        json!([
+            "apis[\"files\"].path_prefix: path /files/* clashes with the config file's \
+                routes[0], which serves the same path and methods"
+        ])
+    );
+    assert_eq!(gw.get("/files/a").text(), "file-route");
+    assert_eq!(
+        admin(&gw, "GET", "/admin/apis", Value::Null).json(),
+        json!([])
+    );
+}
+
+#[test]
+fn the_control_plane_needs_the_token() {
+    let gw = gateway("");
+    let addr = gw.admin_addr();
+    for (method, path) in [
+        ("GET", "/admin/apis"),
+        ("POST", "/admin/apis"),
+        ("DELETE", "/admin/consumers/x"),
+        ("GET", "/admin/metrics/history"),
+    ] {
+        let resp = Conn::connect(addr).request(method, path, &[], b"");
+        assert_admin_error(&resp, 401, "unauthorized");
+    }
+}
+
+#[test]
+fn admin_state_and_metrics_history_survive_a_restart() {
+    let up = backend();
+    let mut gw = gateway("");
+    admin(&gw, "POST", "/admin/apis", api("keep", "/keep", &up));
+    let limit = json!({"id": "keep-rl", "policy_type": "rate_limit",
+        "config": {"maxRequests": 1, "intervalSeconds": 3600}, "api_id": "keep"});
+    assert_eq!(admin(&gw, "POST", "/admin/policies", limit).status, 201);
+    assert_eq!(gw.get("/keep/a").status, 200);
+    assert_eq!(gw.get("/keep/a").status, 429);
+    // Wait for history samples that saw the requests.
+    let history =
+        |gw: &Gateway| admin(gw, "GET", "/admin/metrics/history?limit=3600", Value::Null).json();
+    assert!(
+        poll(Duration::from_secs(5), || history(&gw)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["rate_limited"] == 1)),
+        "{}",
+        history(&gw)
+    );
+    assert!(
+        poll(Duration::from_secs(5), || history(&gw)
+            .as_array()
+            .unwrap()
+            .len()
+            >= 3),
+        "{}",
+        history(&gw)
+    );
+    let before = history(&gw);
+    let limited = admin(&gw, "GET", "/admin/metrics/history?limit=2", Value::Null).json();
+    assert_eq!(limited.as_array().map(Vec::len), Some(2));
+
+    gw.restart();
+    assert!(gw.dir().join("sluice-data/sluice.db").is_file());
+    assert_eq!(gw.get("/keep/a").status, 200, "the API is served again");
+    assert_eq!(gw.get("/keep/a").status, 429, "with its policy");
+    let after = history(&gw);
+    let kept: Vec<&Value> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| before.as_array().unwrap().contains(s))
+        .collect();
+    assert_eq!(
+        kept.len(),
+        before.as_array().unwrap().len(),
+        "every sample from before the restart is still there"
+    );
+    let cleared = admin(&gw, "DELETE", "/admin/metrics/history", Value::Null);
+    assert_eq!(cleared.status, 200);
+    assert!(cleared.json()["cleared"].as_u64().unwrap() >= kept.len() as u64);
+    gw.restart();
+    let now = history(&gw);
+    assert!(
+        now.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| !before.as_array().unwrap().contains(s)),
+        "cleared history stays cleared: {now}"
+    );
+}
+
+/// What one writer thread knows of an id when the gateway is killed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Known {
+    /// Acknowledged as stored (201/200).
+    Present,
+    /// Acknowledged as deleted (204).
+    Absent,
+    /// A write was in flight: either outcome is allowed.
+    Either,
+}
+
+#[test]
+fn a_kill_9_during_a_burst_of_writes_loses_nothing_acknowledged() {
+    let up = backend();
+    let mut gw = gateway("");
+    let addr = gw.admin_addr();
+    let known: Arc<Mutex<BTreeMap<String, Known>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = up.port();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (known, stop) = (known.clone(), stop.clone());
+            thread::spawn(move || {
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let id = format!("w{w}-{i}");
+                    let doc = json!({"id": id, "path_prefix": format!("/burst/{id}"),
+                        "backend_url": format!("http://127.0.0.1:{port}")});
+                    known.lock().unwrap().insert(id.clone(), Known::Either);
+                    let put = Conn::connect_result(addr).and_then(|mut c| {
+                        c.try_request(
+                            "POST",
+                            "/admin/apis",
+                            &[("authorization", &format!("Bearer {TOKEN}"))],
+                            doc.to_string().as_bytes(),
+                        )
+                    });
+                    match put {
+                        Ok(r) if r.status == 201 => {
+                            known.lock().unwrap().insert(id.clone(), Known::Present);
+                        }
+                        _ => return, // killed mid-write: the id stays Either
+                    }
+                    // Every third API is deleted again.
+                    if i % 3 == 0 {
+                        let old = format!("w{w}-{}", i);
+                        known.lock().unwrap().insert(old.clone(), Known::Either);
+                        let del = Conn::connect_result(addr).and_then(|mut c| {
+                            c.try_request(
+                                "DELETE",
+                                &format!("/admin/apis/{old}"),
+                                &[("authorization", &format!("Bearer {TOKEN}"))],
+                                b"",
+                            )
+                        });
+                        match del {
+                            Ok(r) if r.status == 204 => {
+                                known.lock().unwrap().insert(old, Known::Absent);
+                            }
+                            _ => return,
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let the burst run, then kill the gateway in the middle of it.
+    assert!(
+        poll(Duration::from_secs(20), || known
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|k| **k == Known::Present)
+            .count()
+            >= 40),
+        "the burst of admin writes did not get going: {:?}",
+        known.lock().unwrap().len()
+    );
+    gw.kill9();
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let known = known.lock().unwrap().clone();
+
+    gw.restart();
+    let stored: Vec<String> = admin(&gw, "GET", "/admin/apis", Value::Null)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    for (id, state) in &known {
+        let present = stored.contains(id);
+        match state {
+            Known::Present => assert!(present, "{id} was acknowledged but is gone"),
+            Known::Absent => assert!(!present, "{id} was deleted (acknowledged) but is back"),
+            Known::Either => {}
+        }
+    }
+    // The running gateway and the stored state agree: each stored API is served, each
+    // known-absent one is not, and the route table holds exactly the stored APIs.
+    for id in &stored {
+        let resp = gw.get(&format!("/burst/{id}/x"));
+        assert_eq!(resp.status, 200, "stored API {id} is not served");
+    }
+    for (id, _) in known.iter().filter(|(_, k)| **k == Known::Absent) {
+        assert_eq!(gw.get(&format!("/burst/{id}/x")).status, 404, "{id}");
+    }
+    let routes = admin(&gw, "GET", "/admin/routes", Value::Null).json();
+    let mut served: Vec<String> = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| {
+            r["path"]
+                .as_str()?
+                .strip_prefix("/burst/")
+                .map(str::to_owned)
+        })
+        .map(|p| p.trim_end_matches("/*").to_owned())
+        .collect();
+    served.sort();
+    let mut expected = stored.clone();
+    expected.sort();
+    assert_eq!(served, expected);
+}
