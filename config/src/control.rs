@@ -147,6 +147,10 @@ pub(crate) fn append(
                 format!("{}.api_id", label("policies", id)),
                 format!("no API with id {:?}", p.api_id),
             ));
+            // Attached nowhere, so validation never sees it: report its type at least.
+            if let Err(e) = policy_value(p) {
+                errors.push(e);
+            }
         }
     }
     let Value::Mapping(map) = root else {

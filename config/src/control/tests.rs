@@ -97,6 +97,7 @@ fn unknown_types_and_unknown_apis_are_refused() {
         &[
             policy("p1", "a", "no-such-policy", json!({})),
             policy("p2", "missing", "cors", json!({})),
+            policy("p3", "missing", "teleport", json!({})),
         ],
     );
     let errors = load(&s).unwrap_err();
@@ -110,6 +111,12 @@ fn unknown_types_and_unknown_apis_are_refused() {
         errors
             .iter()
             .any(|e| e == "policies[\"p2\"].api_id: no API with id \"missing\""),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("policies[\"p3\"].policy_type: unknown policy type")),
         "{errors:?}"
     );
 }

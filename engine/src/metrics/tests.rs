@@ -851,3 +851,39 @@ fn recording_reuses_label_entries() {
     assert_eq!(snap.upstream_errors("u", UpstreamErrorKind::Reset), 1001);
     assert_eq!(snap.policy_duration["cors"].count(), 1001);
 }
+
+#[test]
+fn quantile_since_counts_only_the_newer_requests() {
+    let mut m = ShardMetrics::new(0);
+    for _ in 0..100 {
+        m.record_request("/a", &Method::Get, 200, ms(50));
+    }
+    let earlier = m.snapshot();
+    assert_eq!(
+        earlier.quantile_ms_since(&MetricsSnapshot::default(), 0.99),
+        earlier.p99_ms(None)
+    );
+    assert_eq!(
+        earlier.quantile_ms_since(&earlier, 0.99),
+        None,
+        "nothing new"
+    );
+    for _ in 0..10 {
+        m.record_request("/b", &Method::Get, 200, ms(2));
+    }
+    let later = m.snapshot();
+    let p99 = later.quantile_ms_since(&earlier, 0.99).unwrap();
+    assert!(
+        (1.9..2.1).contains(&p99),
+        "only the 2 ms requests count: {p99}"
+    );
+    assert!(
+        later.p99_ms(None).unwrap() > 40.0,
+        "the cumulative p99 still sees 50 ms"
+    );
+    assert_eq!(
+        earlier.quantile_ms_since(&later, 0.99),
+        None,
+        "counts went down"
+    );
+}

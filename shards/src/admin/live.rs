@@ -63,12 +63,7 @@ pub(super) async fn stats(shard: &Shard) -> Value {
     let merged =
         sluice_engine::metrics::MetricsSnapshot::merge_all(gathered.into_iter().map(|(m, _)| m));
     let total = merged.requests_total();
-    let blocked: u64 = merged
-        .requests_by_status()
-        .iter()
-        .filter(|(s, _)| (400..500).contains(*s))
-        .map(|(_, n)| n)
-        .sum();
+    let blocked = super::history::blocked(&merged);
     let recent: Vec<Value> = shard
         .logs
         .ring

@@ -9,6 +9,7 @@
 //! - [`dump_dom`]: `chromium --headless ... --dump-dom URL`, the serialized DOM after the
 //!   page's scripts ran within a virtual time budget.
 #![allow(dead_code)]
+pub mod cdp;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
