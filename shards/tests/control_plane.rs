@@ -344,6 +344,46 @@ fn consumers_are_enforced_by_auth_policies_and_keys_are_never_shown() {
 }
 
 #[test]
+fn basic_credentials_and_roles_of_admin_consumers_are_enforced() {
+    use base64::Engine as _;
+    let up = backend();
+    let gw = gateway("");
+    let hash = bcrypt::hash("s3cret-pass", 4).unwrap();
+    let carol = json!({"id": "carol", "basic": {"username": "carol", "password_hash": hash},
+        "roles": ["ops"]});
+    assert_eq!(admin(&gw, "POST", "/admin/consumers", carol).status, 201);
+    assert_eq!(
+        admin(&gw, "POST", "/admin/apis", api("ops", "/ops", &up)).status,
+        201
+    );
+    for (id, kind, config) in [
+        ("ops-basic", "basic-auth", json!({})),
+        ("ops-rbac", "rbac", json!({"roles": ["ops"]})),
+    ] {
+        let doc = json!({"id": id, "policy_type": kind, "config": config, "api_id": "ops"});
+        let resp = admin(&gw, "POST", "/admin/policies", doc);
+        assert_eq!(resp.status, 201, "{}", resp.text());
+    }
+    let basic = |user_pass: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        )
+    };
+    let status = |auth: &str| {
+        gw.request("GET", "/ops/x", &[("authorization", auth)], b"")
+            .status
+    };
+    assert_eq!(status(&basic("carol:s3cret-pass")), 200);
+    assert_eq!(status(&basic("carol:wrong")), 401);
+    // Carol loses the role: authenticated, but no longer allowed.
+    let demoted = json!({"id": "carol", "basic": {"username": "carol",
+        "password_hash": bcrypt::hash("s3cret-pass", 4).unwrap()}, "roles": ["guest"]});
+    assert_eq!(admin(&gw, "POST", "/admin/consumers", demoted).status, 200);
+    assert_eq!(status(&basic("carol:s3cret-pass")), 403);
+}
+
+#[test]
 fn a_path_clash_with_the_file_is_refused() {
     let up = backend();
     let gw = gateway("");

@@ -225,7 +225,9 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
         (Method::Get, "/admin/routes") => {
             ok(Value::Array(snap.routes.iter().map(route_json).collect()))
         }
-        (Method::Get, "/admin/policies") if req.query.contains("source=admin") => {
+        (Method::Get, "/admin/policies")
+            if query_pairs(&req.query).any(|(k, v)| k == "source" && v == "admin") =>
+        {
             control::list_policies(admin)
         }
         (Method::Get, "/admin/policies") => ok(policies_json(&snap, &admin.reloader.control())),

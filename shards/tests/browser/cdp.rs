@@ -56,18 +56,7 @@ impl Browser {
         let stderr = fs::File::create(dir.join("stderr.log"))
             .unwrap_or_else(|e| panic!("cannot create the browser's stderr log: {e}"));
         let child = Command::new(&exe)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-extensions",
-                "--disable-dev-shm-usage",
-            ])
+            .args(super::HEADLESS_FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("--remote-debugging-port=0")
             .arg("about:blank")

@@ -20,6 +20,21 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Flags for every headless run: no sandbox (tests run as root), and none of the
+/// background connections this machine's closed network would refuse.
+pub const HEADLESS_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+];
+
 /// Where Debian's package puts the browser.
 const DEBIAN_CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -174,17 +189,7 @@ pub struct Dump {
 pub fn dump_dom(url: &str, profile_dir: &Path, budget_ms: u32, timeout: Duration) -> Dump {
     let browser = chromium();
     let mut child = Command::new(&browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
+        .args(HEADLESS_FLAGS)
         .arg(format!("--user-data-dir={}", profile_dir.display()))
         .arg(format!("--virtual-time-budget={budget_ms}"))
         .arg("--dump-dom")
