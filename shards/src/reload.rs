@@ -90,6 +90,9 @@ pub struct Reloader {
     /// `(ok, error)` reload counts, for metrics.
     pub outcomes: [AtomicU64; 2],
     running: Mutex<Running>,
+    /// A copy of `running.control`, published after each swap, so the admin API's reads
+    /// never wait for the lock a write holds while it compiles.
+    published: ArcSwap<ControlState>,
     store: Option<StoreHandle>,
 }
 
@@ -117,6 +120,7 @@ impl Reloader {
             shards: running.shards.clone(),
             generation: AtomicU64::new(1),
             outcomes: Default::default(),
+            published: ArcSwap::from_pointee(control.clone()),
             running: Mutex::new(Running { text, control }),
             store,
         }
@@ -128,9 +132,9 @@ impl Reloader {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The admin API's documents as they are running.
-    pub fn control(&self) -> ControlState {
-        self.lock().control.clone()
+    /// The admin API's documents as they are running. Never blocks.
+    pub fn control(&self) -> Arc<ControlState> {
+        self.published.load_full()
     }
 
     /// The store, when the admin listener has one.
@@ -213,6 +217,7 @@ impl Reloader {
                 return Applied::Failed(e);
             }
         }
+        self.published.store(Arc::new(next.clone()));
         running.control = next;
         let generation = self.swap(snap);
         tracing::info!(generation, "admin change applied");

@@ -613,3 +613,80 @@ fn a_kill_9_during_a_burst_of_writes_loses_nothing_acknowledged() {
     expected.sort();
     assert_eq!(served, expected);
 }
+
+/// Runs `sluice run --config FILE` expecting it to refuse to start; returns its stderr.
+fn refused_start(config: &std::path::Path) -> String {
+    let mut child = std::process::Command::new(SLUICE)
+        .args(["run", "--config"])
+        .arg(config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = poll(Duration::from_secs(10), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        panic!("the gateway started although it should have refused to");
+    }
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
+#[test]
+fn stored_documents_that_no_longer_fit_the_file_are_named() {
+    let up = backend();
+    let mut gw = gateway("");
+    assert_eq!(
+        admin(&gw, "POST", "/admin/apis", api("orders", "/orders", &up)).status,
+        201
+    );
+    // A reload with a file that now serves the same path is refused; nothing changes.
+    let clashing = format!(
+        "admin: {{listen: \"127.0.0.1:0\", token: {TOKEN}}}\n\
+         routes:\n  - path: /orders/*\n    upstream: {{type: static, body: file}}\n"
+    );
+    gw.rewrite_config(&clashing);
+    let refused = admin(&gw, "POST", "/admin/reload", Value::Null);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("apis[\\\"orders\\\"].path_prefix"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(gw.get("/orders/1").text(), "from-backend");
+
+    // A start with that file stops with a message naming the document and the database.
+    gw.kill9();
+    let err = refused_start(gw.config_path());
+    assert!(
+        err.contains(
+            "apis[\"orders\"].path_prefix: path /orders/* clashes with the config file's routes[0]"
+        ) && err.contains("sluice-data/sluice.db"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_created_stops_the_start() {
+    let dir = TempDir::new();
+    dir.write("blocker", "a file where the data folder should be");
+    let config = dir.write(
+        "sluice.yaml",
+        &format!(
+            "name: t\nlisten: [\"127.0.0.1:0\"]\n\
+             admin: {{listen: \"127.0.0.1:0\", token: {TOKEN}, data_dir: blocker/data}}\n\
+             routes:\n  - path: /\n    upstream: {{type: static}}\n"
+        ),
+    );
+    let err = refused_start(&config);
+    assert!(
+        err.contains("admin.data_dir: cannot create") && err.contains("blocker/data"),
+        "{err}"
+    );
+}
