@@ -92,7 +92,12 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
         cache_max_bytes,
         override_headers,
         source: String::new(),
-        has_request_log: routes.iter().any(|r| !r.program.request_logs.is_empty()),
+        unmatched_log: unmatched_log(&cfg.policies),
+        has_request_log: routes.iter().any(|r| !r.program.request_logs.is_empty())
+            || cfg
+                .policies
+                .iter()
+                .any(|p| matches!(p.kind, PolicyKind::RequestLog(_))),
         debug_headers: cfg.debug_headers,
         name: cfg.name.clone(),
         listen: cfg.listen.clone(),
@@ -193,15 +198,7 @@ fn compile_program(
     for spec in specs {
         let op = match &spec.kind {
             PolicyKind::RequestLog(o) => {
-                p.request_logs.push(crate::program::RequestLogSpec {
-                    output: match &o.output {
-                        sluice_config::LogOutput::Stdout => "stdout".into(),
-                        sluice_config::LogOutput::File(f) => f.clone(),
-                    },
-                    redact_headers: o.redact_headers.clone(),
-                    buffer: o.buffer,
-                    include_headers: o.include_headers,
-                });
+                p.request_logs.push(request_log_spec(o));
                 Op::RequestLog((p.request_logs.len() - 1) as u32)
             }
             PolicyKind::Cache(o) => {
@@ -444,6 +441,30 @@ fn compile_transform(o: &sluice_config::TransformOptions) -> HeaderTransform {
         set: pairs(&o.set_headers),
         append: pairs(&o.append_headers),
     }
+}
+
+fn request_log_spec(o: &sluice_config::RequestLogOptions) -> crate::program::RequestLogSpec {
+    crate::program::RequestLogSpec {
+        output: match &o.output {
+            sluice_config::LogOutput::Stdout => "stdout".into(),
+            sluice_config::LogOutput::File(f) => f.clone(),
+        },
+        redact_headers: o.redact_headers.clone(),
+        buffer: o.buffer,
+        include_headers: o.include_headers,
+    }
+}
+
+/// The global `request-log` policy (the first, by priority order as it would run), for
+/// requests that match no route: they have no program, but an operator still wants their
+/// 404s and 405s in the access log.
+fn unmatched_log(global: &[PolicySpec]) -> Option<(crate::program::RequestLogSpec, Option<Skip>)> {
+    global.iter().find_map(|spec| match &spec.kind {
+        PolicyKind::RequestLog(o) => {
+            Some((request_log_spec(o), spec.skip.as_ref().map(compile_skip)))
+        }
+        _ => None,
+    })
 }
 
 fn compile_skip(s: &SkipSpec) -> Skip {

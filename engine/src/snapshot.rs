@@ -40,6 +40,12 @@ pub struct Snapshot {
     /// Whether any route runs a `request-log` op (the connection loop then keeps what a
     /// log line needs).
     pub has_request_log: bool,
+    /// The global `request-log` policy and its `skip`, applied to requests that match no
+    /// route (404, 405). `None` without a global `request-log`.
+    pub unmatched_log: Option<(
+        crate::program::RequestLogSpec,
+        Option<sluice_policies::skip::Skip>,
+    )>,
     /// `debug_headers`: honour `x-sluice-debug: trace`.
     pub debug_headers: bool,
 }

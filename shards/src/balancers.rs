@@ -118,13 +118,43 @@ impl Balancers {
         match self.states.borrow_mut().get_mut(key) {
             Some(s) if i < s.len() => s.set_health(i, healthy),
             Some(_) => {}
-            None => self
-                .verdicts
-                .borrow_mut()
-                .entry(key.to_owned())
-                .or_default()
-                .push((i, healthy)),
+            None => {
+                // Only the latest verdict per target matters: checks keep coming every
+                // interval for an upstream this shard may never use.
+                let mut verdicts = self.verdicts.borrow_mut();
+                let list = verdicts.entry(key.to_owned()).or_default();
+                match list.iter_mut().find(|(t, _)| *t == i) {
+                    Some(v) => v.1 = healthy,
+                    None => list.push((i, healthy)),
+                }
+            }
         }
+    }
+
+    /// Forgets the state of upstreams no route of `snap` has any more (a reload or an admin
+    /// write removed them), so routes that come and go do not leak. A request still running
+    /// on the old snapshot starts a fresh state if it touches one again.
+    pub fn retain_upstreams_of(&self, snap: &sluice_engine::Snapshot) {
+        let live: std::collections::HashSet<&str> = snap
+            .routes
+            .iter()
+            .filter_map(|r| match &r.upstream {
+                sluice_engine::Upstream::Url(u) => Some(u.key.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.states
+            .borrow_mut()
+            .retain(|k, _| live.contains(k.as_str()));
+        self.verdicts
+            .borrow_mut()
+            .retain(|k, _| live.contains(k.as_str()));
+    }
+
+    /// Upstreams with state on this shard (tests).
+    #[cfg(test)]
+    pub fn tracked(&self) -> usize {
+        self.states.borrow().len() + self.verdicts.borrow().len()
     }
 }
 
@@ -149,4 +179,56 @@ fn cookie<'a>(req: &'a RequestHead, name: &str) -> Option<&'a [u8]> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(routes: &[&str]) -> sluice_engine::Snapshot {
+        let mut yaml = String::from("name: t\nroutes:\n");
+        for r in routes {
+            yaml.push_str(&format!(
+                "  - path: {r}\n    upstream:\n      type: url\n      targets:\n        \
+                 - url: http://127.0.0.1:1\n        - url: http://127.0.0.1:2\n"
+            ));
+        }
+        let cfg = sluice_engine::config::load_str(&yaml, "t.yaml").unwrap();
+        sluice_engine::compile(&cfg).unwrap()
+    }
+
+    fn url(snap: &sluice_engine::Snapshot, i: usize) -> &UrlUpstream {
+        match &snap.routes[i].upstream {
+            sluice_engine::Upstream::Url(u) => u,
+            _ => unreachable!("every test route has a url upstream"),
+        }
+    }
+
+    #[test]
+    fn state_of_removed_upstreams_is_freed_and_kept_ones_survive() {
+        let balancers = Balancers::default();
+        let both = snapshot(&["/a", "/b"]);
+        balancers.start(url(&both, 0), 0);
+        balancers.start(url(&both, 1), 1);
+        balancers.set_health("not-used-yet", 0, false);
+        assert_eq!(balancers.tracked(), 3);
+
+        let only_a = snapshot(&["/a"]);
+        balancers.retain_upstreams_of(&only_a);
+        assert_eq!(balancers.tracked(), 1);
+        // /a kept its state: the request started above is still in flight on target 0, so
+        // least-loaded bookkeeping continues across the reload.
+        balancers.finish(url(&only_a, 0), 0, true);
+        assert_eq!(balancers.tracked(), 1);
+    }
+
+    #[test]
+    fn verdicts_for_unused_upstreams_keep_only_the_latest_per_target() {
+        let balancers = Balancers::default();
+        for healthy in [true, false, true, false] {
+            balancers.set_health("k", 0, healthy);
+            balancers.set_health("k", 1, !healthy);
+        }
+        assert_eq!(balancers.verdicts.borrow()["k"], [(0, false), (1, true)]);
+    }
 }

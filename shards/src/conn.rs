@@ -154,12 +154,24 @@ async fn handle(conn: &mut Downstream, shard: &Shard, snap: &Snapshot, req: Requ
     let logged = (snap.has_request_log).then(|| (req.path.clone(), req.headers.clone()));
     let keep = handle_request(conn, shard, snap, req, &mut ctx).await;
     record(shard, snap, &ctx, &method);
-    if let (Some(id), Some((path, headers))) = (ctx.log, logged) {
-        if let Some(r) = ctx.route {
-            let spec = &snap.routes[r].program.request_logs[id as usize];
-            let line = access_line(snap, &ctx, &method, &path, &headers, spec);
-            shard.log_line(&spec.output, spec.buffer, line);
-        }
+    let Some((path, headers)) = logged else {
+        return keep;
+    };
+    let spec = match (ctx.route, ctx.log) {
+        (Some(r), Some(id)) => Some(&snap.routes[r].program.request_logs[id as usize]),
+        // No route ran a program: the global `request-log` still wants the line (unless
+        // its `skip` says otherwise).
+        (None, _) => snap.unmatched_log.as_ref().and_then(|(spec, skip)| {
+            let skipped = skip
+                .as_ref()
+                .is_some_and(|s| s.matches(&method, &String::from_utf8_lossy(&path), &headers));
+            (!skipped).then_some(spec)
+        }),
+        (Some(_), None) => None,
+    };
+    if let Some(spec) = spec {
+        let line = access_line(snap, &ctx, &method, &path, &headers, spec);
+        shard.log_line(&spec.output, spec.buffer, line);
     }
     keep
 }

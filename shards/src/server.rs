@@ -37,23 +37,51 @@ fn data_dir(config: &Path, dir: &str) -> PathBuf {
     }
 }
 
-/// CPUs to pin shards to, from the file and the CLI overrides.
+/// CPUs to pin shards to, from the file and the CLI overrides. `auto` and a count use the
+/// CPUs this process may run on (its affinity mask, as set by `taskset` or a container's
+/// cpuset), in order, so a gateway confined to CPUs 4-7 pins its shards there.
 fn shard_cpus(spec: &ShardsSpec, opts: &RunOptions) -> Vec<usize> {
+    let allowed = allowed_cpus();
+    // available_parallelism also honours a cgroup CPU quota, which may be below the mask.
     let available = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1);
+        .unwrap_or(1)
+        .clamp(1, allowed.len().max(1));
+    let nth = |i: usize| allowed[i % available];
     let list = match (&opts.cpus, spec) {
         (Some(cpus), _) => cpus.clone(),
         (None, ShardsSpec::Cpus(cpus)) => cpus.clone(),
-        (None, ShardsSpec::Count(n)) => (0..*n).map(|i| i % available).collect(),
-        (None, ShardsSpec::Auto) => (0..available).collect(),
+        (None, ShardsSpec::Count(n)) => (0..*n).map(nth).collect(),
+        (None, ShardsSpec::Auto) => (0..available).map(nth).collect(),
     };
     match (opts.shards, &opts.cpus) {
         // `--shards N --cpus LIST`: N shards over the listed CPUs.
         (Some(n), Some(_)) => (0..n.max(1)).map(|i| list[i % list.len().max(1)]).collect(),
         // `--shards N` alone replaces the file's setting entirely.
-        (Some(n), None) => (0..n.max(1)).map(|i| i % available).collect(),
+        (Some(n), None) => (0..n.max(1)).map(nth).collect(),
         (None, _) => list,
+    }
+}
+
+/// The CPUs in this process's affinity mask, ascending; `[0]` if the mask cannot be read.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data for which all-zero is a valid (empty) value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; the size passed is the size of `set`, which outlives the
+    // call.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return vec![0];
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the capacity of `set`.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect();
+    if cpus.is_empty() {
+        vec![0]
+    } else {
+        cpus
     }
 }
 

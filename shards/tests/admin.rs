@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const TOKEN: &str = "admin-token-0123456789abcdef";
 const REDACTED: &str = "[REDACTED]";
@@ -1224,6 +1224,51 @@ fn request_log_redact_headers_replaces_the_default_list_and_stdout_gets_the_line
         "{line}"
     );
     assert_eq!(line["request_id"], r.header("x-request-id").unwrap());
+}
+
+#[test]
+fn requests_that_match_no_route_are_logged_by_the_global_request_log() {
+    let dir = TempDir::new();
+    let log = dir.path().join("access.log");
+    let gw = AdminGw::start(&format!(
+        r#"
+        policies:
+          - type: request-log
+            output: file
+            file: {}
+            skip: {{paths: ["^/quiet"]}}
+        routes:
+          - path: /a
+            methods: [GET]
+            upstream: {{type: static, body: a}}
+        "#,
+        log.display()
+    ));
+    assert_eq!(gw.gw.get("/quiet/x").status, 404);
+    let missing = gw.gw.get("/nope");
+    assert_eq!(missing.status, 404);
+    assert_eq!(gw.gw.request("DELETE", "/a", &[], b"").status, 405);
+    assert_eq!(gw.gw.get("/a").status, 200);
+    let lines = wait_lines(&log, 3);
+    let seen: Vec<(Value, Value, Value)> = lines
+        .iter()
+        .map(|l| (l["path"].clone(), l["status"].clone(), l["route"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("/nope"), json!(404), Value::Null),
+            (json!("/a"), json!(405), Value::Null),
+            (json!("/a"), json!(200), json!("/a")),
+        ],
+        "the skipped /quiet request is not logged: {lines:#?}"
+    );
+    assert_eq!(
+        lines[0]["request_id"],
+        missing.header("x-request-id").unwrap()
+    );
+    let buffered = gw.json("/admin/logs?status=404");
+    assert_eq!(buffered.as_array().map(Vec::len), Some(1), "{buffered}");
 }
 
 #[test]

@@ -499,3 +499,41 @@ fn logs_go_to_stderr_and_stdout_stays_empty() {
         "expected some log lines on stderr"
     );
 }
+
+/// `shards: auto` follows the process's affinity mask: under `taskset -c LAST` one shard
+/// runs, pinned to that CPU, with no pinning warning.
+#[test]
+fn auto_shards_follow_the_affinity_mask() {
+    let cpus = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let last = cpus - 1;
+    let (dir, path) = write_config(&format!(
+        "name: t\nlisten: [\"127.0.0.1:0\"]\nshards: auto\n{}",
+        dedent(&static_config("ok"))
+    ));
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new("taskset")
+        .args(["-c", &last.to_string(), SLUICE, "run", "--config"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("taskset (util-linux) runs sluice");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = poll(Duration::from_secs(10), || read().contains("shard started"));
+    // Give a second shard, if one were wrongly started, time to log too.
+    thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = read();
+    assert!(started, "{text}");
+    let shard_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("shard started"))
+        .collect();
+    assert_eq!(shard_lines.len(), 1, "{text}");
+    assert!(shard_lines[0].contains(&format!("cpu={last}")), "{text}");
+    assert!(!text.contains("cannot pin"), "{text}");
+}
