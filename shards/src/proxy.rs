@@ -25,6 +25,15 @@ use crate::respond::{encode_head, ConnHeader, OutFraming};
 use crate::shard::Shard;
 
 /// Why sending the request body upstream stopped.
+/// Which side failed while a response body was relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelayFail {
+    /// The client went away or stalled.
+    Downstream,
+    /// The upstream closed early, stalled past its deadline or broke the framing.
+    Upstream,
+}
+
 enum BodyFail {
     /// The client vanished or stalled: close without answering.
     Downstream,
@@ -432,7 +441,10 @@ pub async fn forward(
     )
     .await;
     if let Some((i, ok)) = finish {
-        shard.balancers.finish(up, i, ok && body.is_ok());
+        // A client that leaves mid-body says nothing about the target.
+        shard
+            .balancers
+            .finish(up, i, ok && !matches!(body, Err(RelayFail::Upstream)));
     }
     if let (Ok(()), Some(writer)) = (&body, store) {
         let _ = writer.finish(&mut shard.state.cache.borrow_mut());
@@ -671,12 +683,14 @@ async fn stream_response(
     from: ResponseFraming,
     to: OutFraming,
     store: &mut Option<StoreWriter>,
-) -> Result<(), IoFail> {
+) -> Result<(), RelayFail> {
     let client_stall = snap.limits.idle_timeout;
     match from {
         ResponseFraming::None => {
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
-            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await
+            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+                .await
+                .map_err(|_| RelayFail::Downstream)
         }
         ResponseFraming::Length(n) => {
             let mut left = n;
@@ -688,7 +702,9 @@ async fn stream_response(
                 left -= take as u64;
             }
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
-            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
+            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+                .await
+                .map_err(|_| RelayFail::Downstream)?;
             loop {
                 let take = (uc.rbuf.len() as u64).min(left) as usize;
                 if take > 0 {
@@ -696,7 +712,9 @@ async fn stream_response(
                     keep_copy(store, &chunk);
                     left -= take as u64;
                     conn.slot.arm(shard.watchdog.now() + client_stall, false);
-                    write_bytes(&mut conn.stream, chunk, &conn.slot).await?;
+                    write_bytes(&mut conn.stream, chunk, &conn.slot)
+                        .await
+                        .map_err(|_| RelayFail::Downstream)?;
                 }
                 if left == 0 {
                     return Ok(());
@@ -705,7 +723,9 @@ async fn stream_response(
                     idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
                     false,
                 );
-                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
+                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot)
+                    .await
+                    .map_err(|_| RelayFail::Upstream)?;
             }
         }
         ResponseFraming::Chunked => {
@@ -726,11 +746,13 @@ async fn stream_response(
                             break;
                         }
                         Ok(None) => break,
-                        Err(_) => return Err(IoFail::Closed),
+                        Err(_) => return Err(RelayFail::Upstream),
                     }
                 }
                 conn.slot.arm(shard.watchdog.now() + client_stall, false);
-                write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
+                write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+                .await
+                .map_err(|_| RelayFail::Downstream)?;
                 if done {
                     return Ok(());
                 }
@@ -738,7 +760,9 @@ async fn stream_response(
                     idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
                     false,
                 );
-                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot).await?;
+                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot)
+                    .await
+                    .map_err(|_| RelayFail::Upstream)?;
             }
         }
         ResponseFraming::Close => loop {
@@ -748,7 +772,9 @@ async fn stream_response(
                 put_body(&mut conn.wbuf, &data, to);
             }
             conn.slot.arm(shard.watchdog.now() + client_stall, false);
-            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await?;
+            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+                .await
+                .map_err(|_| RelayFail::Downstream)?;
             conn.slot.arm(
                 idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
                 false,
@@ -760,9 +786,11 @@ async fn stream_response(
                         encode_last_chunk(&mut conn.wbuf);
                     }
                     conn.slot.arm(shard.watchdog.now() + client_stall, false);
-                    return write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot).await;
+                    return write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+                        .await
+                        .map_err(|_| RelayFail::Downstream);
                 }
-                Err(e) => return Err(e),
+                Err(_) => return Err(RelayFail::Upstream),
             }
         },
     }

@@ -8,7 +8,7 @@ mod backend;
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -853,4 +853,55 @@ fn health_checks_apply_to_every_shard() {
         assert_eq!(r.header("x-backend"), Some("a"), "{r}");
     }
     assert_eq!(b.count(), before);
+}
+
+#[test]
+fn a_client_leaving_mid_body_is_not_a_target_failure() {
+    // Two targets (one of two may be ejected), each answering 8 MiB of its own letter.
+    let size = 8 << 20;
+    let a = TestUpstream::new()
+        .route("/", Reply::text(200, &"a".repeat(size)))
+        .start();
+    let b = TestUpstream::new()
+        .route("/", Reply::text(200, &"b".repeat(size)))
+        .start();
+    let gw = Gateway::start(&format!(
+        "shards: 1\nroutes:\n  - path: /big/*\n    upstream: {{type: url, load_balancer: round_robin, \
+         targets: [{{url: \"http://127.0.0.1:{}\"}}, {{url: \"http://127.0.0.1:{}\"}}], \
+         outlier: {{consecutive_failures: 1, ejection_time: 30s}}}}\n",
+        a.port(),
+        b.port()
+    ));
+    // Two clients leave mid-body, one on each target.
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(gw.addr()).unwrap();
+        s.write_all(b"GET /big/x HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+        let mut first = [0u8; 65536];
+        let mut got = 0;
+        while got < first.len() {
+            match s.read(&mut first[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        assert!(got > 1000, "the response started");
+        // Reset, not a clean close: the gateway's next write fails at once.
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s);
+        thread::sleep(Duration::from_millis(100));
+    }
+    let mut letters = BTreeSet::new();
+    for _ in 0..4 {
+        let r = gw.get("/big/x");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body.len(), size);
+        letters.insert(r.body[0]);
+    }
+    assert_eq!(
+        letters,
+        BTreeSet::from([b'a', b'b']),
+        "a target was ejected for a client's departure"
+    );
 }
