@@ -570,6 +570,19 @@ async fn answer_local(
     mut headers: Headers,
     body: Bytes,
 ) -> bool {
+    // Body checks judge the body whether or not an upstream would receive it: read it
+    // through them before answering, so a mock or static route refuses what a proxied one
+    // would.
+    let mut framing = req.framing;
+    if !ctx.body_checks.is_empty() && framing != BodyFraming::None {
+        match check_unforwarded_body(conn, shard, snap, req, ctx).await {
+            Ok(()) => framing = BodyFraming::None,
+            Err(Some(e)) => {
+                return answer_error(conn, shard, snap, req, ctx, program, e, true).await
+            }
+            Err(None) => return false,
+        }
+    }
     if let Some(p) = program {
         run_response(p, status, &mut headers, ctx);
         add_debug_trace(snap, req, ctx, p, &mut headers);
@@ -591,7 +604,79 @@ async fn answer_local(
     .await;
     // Answer first, then skip the unread body: a client waiting for the answer before
     // sending its body (or sending a body the answer refused) must not hold the answer up.
-    sent && keep && discard_body(conn, shard, snap, req.framing).await
+    sent && keep && discard_body(conn, shard, snap, framing).await
+}
+
+/// Reads the whole request body through `ctx.body_checks`, keeping none of it. `Err(None)`:
+/// the client went away or stalled (close without answering); `Err(Some(e))`: the answer.
+async fn check_unforwarded_body(
+    conn: &mut Downstream,
+    shard: &Shard,
+    snap: &Snapshot,
+    req: &RequestHead,
+    ctx: &mut RequestContext,
+) -> Result<(), Option<ErrorKind>> {
+    if req.expect_continue && conn.rbuf.is_empty() {
+        conn.wbuf
+            .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        conn.slot
+            .arm(shard.watchdog.now() + snap.limits.idle_timeout, false);
+        write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+            .await
+            .map_err(|_| None)?;
+    }
+    let stall = snap.limits.idle_timeout;
+    let rejected = |r| Some(ErrorKind::Rejected(r));
+    match req.framing {
+        BodyFraming::None => Ok(()),
+        BodyFraming::Length(n) => {
+            let mut left = n;
+            loop {
+                let take = (conn.rbuf.len() as u64).min(left) as usize;
+                if take > 0 {
+                    let chunk = conn.rbuf.split_to(take);
+                    left -= take as u64;
+                    ctx.body_checks.feed(&chunk).map_err(rejected)?;
+                }
+                if left == 0 {
+                    return ctx.body_checks.finish().map_err(rejected);
+                }
+                conn.slot.arm(shard.watchdog.now() + stall, false);
+                read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot)
+                    .await
+                    .map_err(|_| None)?;
+            }
+        }
+        BodyFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            let mut total: u64 = 0;
+            loop {
+                match dec.decode(&mut conn.rbuf) {
+                    Ok(Some(ChunkedEvent::Data(d))) => {
+                        total += d.len() as u64;
+                        if total > snap.limits.max_body_bytes {
+                            return Err(Some(ErrorKind::PayloadTooLarge));
+                        }
+                        ctx.body_checks.feed(&d).map_err(rejected)?;
+                    }
+                    Ok(Some(ChunkedEvent::End)) => {
+                        return ctx.body_checks.finish().map_err(rejected)
+                    }
+                    Ok(None) => {
+                        conn.slot.arm(shard.watchdog.now() + stall, false);
+                        read_some(&mut conn.stream, &mut conn.rbuf, &conn.slot)
+                            .await
+                            .map_err(|_| None)?;
+                    }
+                    Err(_) => {
+                        return Err(Some(ErrorKind::BadRequest(
+                            "Malformed chunked request body".into(),
+                        )))
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Which `Connection` header the response needs.

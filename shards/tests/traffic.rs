@@ -1729,3 +1729,67 @@ fn geo_ip_filter_by_country_header_in_deny_and_allow_modes() {
         "denied requests reached the upstream"
     );
 }
+
+// =======================================================================================
+// Body checks on routes answered at the gateway
+// =======================================================================================
+
+#[test]
+fn body_checks_also_judge_requests_answered_without_an_upstream() {
+    let gw = Gateway::start(
+        r#"
+        routes:
+          - path: /static
+            policies:
+              - {type: json-threat-protection, max_depth: 2}
+              - {type: request-limit, max_bytes: 64}
+            upstream: {type: static, body: stored}
+          - path: /mocked
+            policies:
+              - {type: json-threat-protection, max_depth: 2}
+              - {type: mock, status: 201, body: created}
+            upstream: {type: static, body: never}
+        "#,
+    );
+    for path in ["/static", "/mocked"] {
+        let ok = post_json(&gw, path, r#"{"a":{"b":1}}"#);
+        assert!(matches!(ok.status, 200 | 201), "{path}: {ok}");
+        let deep = post_json(&gw, path, r#"{"a":{"b":{"c":1}}}"#);
+        assert_eq!(deep.status, 400, "{path}: {deep}");
+        assert_eq!(deep.json()["error"], "json_threat", "{path}: {deep}");
+        // Chunked, in two pieces, on a keep-alive connection: refused, then the
+        // connection is closed (the rest of the body is not read).
+        let mut c = gw.connect();
+        c.send(
+            format!(
+                "POST {path} HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\n\
+                 transfer-encoding: chunked\r\n\r\n6\r\n{{\"a\":{{\r\n"
+            )
+            .as_bytes(),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        c.send(b"d\r\n\"b\":{\"c\":1}}}\r\n0\r\n\r\n");
+        let r = answer_within(&mut c, "POST", Duration::from_secs(3), "chunked deep JSON");
+        assert_eq!(r.status, 400, "{path}: {r}");
+        assert_eq!(r.header("connection"), Some("close"), "{path}: {r}");
+    }
+    // request-limit counts a chunked body that no upstream receives.
+    let mut c = gw.connect();
+    c.send(
+        b"POST /static HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\n\
+          transfer-encoding: chunked\r\n\r\n40\r\n",
+    );
+    c.send(&[b'x'; 64]);
+    c.send(b"\r\n1\r\nx\r\n0\r\n\r\n");
+    let r = answer_within(&mut c, "POST", Duration::from_secs(3), "65 chunked bytes");
+    assert_gateway_error(&r, 413, "request_too_large");
+    // In-limit chunked body: answered, and the connection stays usable.
+    let mut c = gw.connect();
+    c.send(
+        b"POST /static HTTP/1.1\r\nhost: a\r\ncontent-type: text/plain\r\n\
+          transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    let r = answer_within(&mut c, "POST", Duration::from_secs(3), "5 chunked bytes");
+    assert_eq!((r.status, r.text().as_str()), (200, "stored"));
+    assert_eq!(c.request("GET", "/static", &[], b"").text(), "stored");
+}
