@@ -751,8 +751,8 @@ async fn stream_response(
                 }
                 conn.slot.arm(shard.watchdog.now() + client_stall, false);
                 write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
-                .await
-                .map_err(|_| RelayFail::Downstream)?;
+                    .await
+                    .map_err(|_| RelayFail::Downstream)?;
                 if done {
                     return Ok(());
                 }

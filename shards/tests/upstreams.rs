@@ -875,7 +875,8 @@ fn a_client_leaving_mid_body_is_not_a_target_failure() {
     // Two clients leave mid-body, one on each target.
     for _ in 0..2 {
         let mut s = TcpStream::connect(gw.addr()).unwrap();
-        s.write_all(b"GET /big/x HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+        s.write_all(b"GET /big/x HTTP/1.1\r\nhost: t\r\n\r\n")
+            .unwrap();
         let mut first = [0u8; 65536];
         let mut got = 0;
         while got < first.len() {
