@@ -786,12 +786,12 @@ pub enum RetryOn {
 pub enum Backoff {
     /// `exponential` (default): `base_delay * 2^(retry - 1)`, at most `max_delay`.
     Exponential,
-    /// `fixed`: `base_delay` every time.
+    /// `fixed`: exactly `base_delay` every time (`max_delay` does not apply).
     Fixed,
 }
 
 /// `type: retry`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RetryOptions {
     /// `max_retries`: retries after the first attempt. Default 3, at least 1.
     pub max_retries: u32,
@@ -804,12 +804,16 @@ pub struct RetryOptions {
     /// `base_delay`. Default 25ms; 0 allowed.
     pub base_delay: Duration,
     /// `max_delay`: cap of exponential backoff, at least `base_delay`. Default 1s (never
-    /// written with `fixed`).
+    /// written with `fixed`, which ignores it).
     pub max_delay: Duration,
     /// `jitter`: randomise each delay. Default true.
     pub jitter: bool,
     /// `budget_percent`: retries may be at most this share of requests, 0..=100. Default 20.
     pub budget_percent: u32,
+    /// `budget_min_per_second`: retries per second always allowed for the whole process
+    /// (split between shards), whatever `budget_percent` says. Default 10; finite, 0 allowed
+    /// (with `budget_percent: 0`, no retry is ever made).
+    pub budget_min_per_second: f64,
     /// `retry_count_header`, lower-cased: set on retried upstream requests to the retry
     /// number. Default none.
     pub retry_count_header: Option<String>,

@@ -426,6 +426,7 @@ pub(crate) struct RawRetry {
     pub max_delay: Option<Scalar>,
     pub jitter: Option<Scalar>,
     pub budget_percent: Option<Scalar>,
+    pub budget_min_per_second: Option<Scalar>,
     pub retry_count_header: Option<Scalar>,
     pub max_replay_bytes: Option<Scalar>,
 }

@@ -37,6 +37,8 @@ const BACKOFFS: &[&str] = &["exponential", "fixed"];
 const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(25);
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
 const DEFAULT_BUDGET_PERCENT: u32 = 20;
+/// linkerd's and Finagle's floor, for the whole process.
+const DEFAULT_BUDGET_MIN_PER_SECOND: f64 = 10.0;
 const DEFAULT_MAX_REPLAY_BYTES: u64 = 64 * 1024;
 /// The `scope` names, in the order listed in messages.
 const SCOPES: &[&str] = &["target", "route"];
@@ -172,6 +174,10 @@ pub(crate) fn retry(raw: RawRetry, path: &str, errors: &mut Errors) -> Option<Re
         Some(text) => errors.check(&at("budget_percent"), percent_integer(&text)),
         None => Some(DEFAULT_BUDGET_PERCENT),
     };
+    let budget_min_per_second = match raw.budget_min_per_second {
+        Some(text) => errors.check(&at("budget_min_per_second"), non_negative_number(&text)),
+        None => Some(DEFAULT_BUDGET_MIN_PER_SECOND),
+    };
     let retry_count_header = match raw.retry_count_header {
         Some(name) => lower_header(Some(name), &at("retry_count_header"), "", errors).map(Some),
         None => Some(None),
@@ -190,6 +196,7 @@ pub(crate) fn retry(raw: RawRetry, path: &str, errors: &mut Errors) -> Option<Re
         max_delay,
         jitter: jitter?,
         budget_percent: budget_percent?,
+        budget_min_per_second: budget_min_per_second?,
         retry_count_header: retry_count_header?,
         max_replay_bytes: max_replay_bytes?,
     })
@@ -241,6 +248,27 @@ fn percent_integer(text: &Scalar) -> Result<u32, String> {
         return Err("must be at most 100".into());
     }
     Ok(value)
+}
+
+/// A finite number of 0 or more, fractions allowed (`0.5` retries a second is one in two
+/// seconds).
+fn non_negative_number(text: &Scalar) -> Result<f64, String> {
+    let written = text.0.trim();
+    let invalid = || {
+        format!(
+            "invalid number {:?} (expected 0 or more, e.g. 10 or 0.5)",
+            text.0
+        )
+    };
+    // Digits and one dot only: no sign, exponent, `inf` or `NaN`.
+    if written.is_empty() || !written.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(invalid());
+    }
+    match written.parse::<f64>() {
+        // Hundreds of digits parse to infinity, which no budget can hold.
+        Ok(value) if value.is_finite() => Ok(value),
+        _ => Err(invalid()),
+    }
 }
 
 /// A percentage 0..=100, fractions allowed (`0.5` is one request in two hundred).

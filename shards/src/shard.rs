@@ -97,15 +97,24 @@ impl Shard {
         if !Arc::ptr_eq(&current, &self.cached.borrow()) {
             *self.cached.borrow_mut() = Rc::new(Arc::clone(&current));
             self.apply_bounds(&current);
+            self.balancers.retain_upstreams_of(&current);
         }
         self.cached.borrow().clone()
     }
 
     /// Counts a request that a `retry` policy covers (its budget is a share of these).
+    ///
+    /// A budget whose share or floor differs from `policy`'s (a reload changed
+    /// `budget_percent` or `budget_min_per_second`) is replaced, its counts dropped; one
+    /// that matches is kept, so an unrelated reload does not hand out a fresh budget.
     pub fn note_retry_request(&self, policy: &sluice_policies::retry::Retry, budget_id: &str) {
+        let shards = self.state.shards;
         let mut budgets = self.state.retry_budgets.borrow_mut();
-        if !budgets.contains_key(budget_id) {
-            budgets.insert(budget_id.to_owned(), policy.budget(self.state.shards));
+        let current = budgets
+            .get(budget_id)
+            .is_some_and(|b| policy.budget_matches(b, shards));
+        if !current {
+            budgets.insert(budget_id.to_owned(), policy.budget(shards));
         }
         if let Some(b) = budgets.get_mut(budget_id) {
             b.note_request(Instant::now());

@@ -225,6 +225,161 @@ fn retry_budget_stops_retries_once_spent() {
         .all(|h| h.header("x-retry-count").is_none()));
 }
 
+/// `shards: 1`, a `/svc/*` route over `target` with one `retry` policy of `retry_options`
+/// (the body of a flow mapping) and a `/marker` route answering `marker`, which tells when a
+/// reload has reached the shard.
+fn budget_config(target: &Backend, retry_options: &str, marker: &str) -> String {
+    format!(
+        "shards: 1\nroutes:\n  - path: /svc/*\n    policies: [{{type: retry, backoff: fixed, base_delay: 0s, retry_count_header: x-retry-count, {retry_options}}}]\n    upstream: {{type: url, target: \"{}\"}}\n  - path: /marker\n    upstream: {{type: static, body: {marker}}}\n",
+        target.url()
+    )
+}
+
+/// Rewrites the config to `yaml`, sends SIGHUP and waits until `/marker` answers `marker`.
+fn reload(gw: &Gateway, yaml: &str, marker: &str) {
+    let reloads = gw.stderr().matches("config reloaded").count();
+    gw.rewrite_config(yaml);
+    gw.signal(libc::SIGHUP);
+    assert!(
+        poll(Duration::from_secs(5), || gw
+            .stderr()
+            .matches("config reloaded")
+            .count()
+            > reloads),
+        "no reload: {}",
+        gw.stderr()
+    );
+    assert!(
+        poll(Duration::from_secs(5), || gw.get("/marker").text()
+            == marker),
+        "the shard still serves the old config"
+    );
+}
+
+/// The `x-retry-count` of each hit on `b` from the `skip`-th on.
+fn retry_counts(b: &Backend, skip: usize) -> Vec<Option<String>> {
+    b.hits()
+        .iter()
+        .skip(skip)
+        .map(|h| h.header("x-retry-count").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn retry_with_no_share_and_no_floor_makes_one_attempt() {
+    let bad = Backend::with("bad", Behavior::Status(503));
+    let gw = Gateway::start(&budget_config(
+        &bad,
+        "max_retries: 3, budget_percent: 0, budget_min_per_second: 0",
+        "v1",
+    ));
+    let mut c = gw.connect();
+    for i in 1..=5 {
+        let r = c.request("GET", "/svc/x", &[], b"");
+        assert_eq!((r.status, r.text().as_str()), (503, "bad"), "{r}");
+        assert_eq!(bad.count(), i, "request {i} was retried");
+    }
+    assert_eq!(retry_counts(&bad, 0), vec![None; 5]);
+}
+
+#[test]
+fn retry_budget_follows_a_reload_of_its_share_and_floor() {
+    let bad = Backend::with("bad", Behavior::Status(503));
+    let gw = Gateway::start(&budget_config(
+        &bad,
+        "max_retries: 2, budget_percent: 0, budget_min_per_second: 0",
+        "v1",
+    ));
+    assert_eq!(gw.get("/svc/x").status, 503);
+    assert_eq!(bad.count(), 1, "retried with no budget");
+
+    reload(
+        &gw,
+        &budget_config(
+            &bad,
+            "max_retries: 2, budget_percent: 100, budget_min_per_second: 10",
+            "v2",
+        ),
+        "v2",
+    );
+    let r = gw.get("/svc/x");
+    assert_eq!((r.status, r.text().as_str()), (503, "bad"), "{r}");
+    assert_eq!(
+        retry_counts(&bad, 1),
+        [None, Some("1".into()), Some("2".into())],
+        "the budget of the old config was kept"
+    );
+}
+
+#[test]
+fn retry_budget_and_its_counts_survive_an_unrelated_reload() {
+    // A floor of 0.1/s on one shard is one retry per 10 s window.
+    let bad = Backend::with("bad", Behavior::Status(503));
+    let gw = Gateway::start(&budget_config(
+        &bad,
+        "max_retries: 1, budget_percent: 0, budget_min_per_second: 0.1",
+        "v1",
+    ));
+    let started = Instant::now();
+    assert_eq!(gw.get("/svc/x").status, 503);
+    assert_eq!(gw.get("/svc/x").status, 503);
+    assert_eq!(
+        retry_counts(&bad, 0),
+        [None, Some("1".into()), None],
+        "one retry, then the budget is spent"
+    );
+
+    // Other options change, the budget's do not: still spent.
+    reload(
+        &gw,
+        &budget_config(
+            &bad,
+            "max_retries: 2, budget_percent: 0, budget_min_per_second: 0.1",
+            "v2",
+        ),
+        "v2",
+    );
+    assert_eq!(gw.get("/svc/x").status, 503);
+    assert_eq!(retry_counts(&bad, 3), [None], "the reload reset the budget");
+
+    // A new floor is a new budget: two retries per window.
+    reload(
+        &gw,
+        &budget_config(
+            &bad,
+            "max_retries: 2, budget_percent: 0, budget_min_per_second: 0.2",
+            "v3",
+        ),
+        "v3",
+    );
+    assert_eq!(gw.get("/svc/x").status, 503);
+    assert_eq!(
+        retry_counts(&bad, 4),
+        [None, Some("1".into()), Some("2".into())]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "too slow for the 10 s window"
+    );
+}
+
+#[test]
+fn retry_fixed_backoff_waits_longer_than_the_default_max_delay() {
+    let b = Backend::with("slowpoke", Behavior::Status(503));
+    let gw = Gateway::start(&config(
+        &[&b],
+        "[{type: retry, max_retries: 1, backoff: fixed, base_delay: 1500ms, jitter: false}]",
+        "",
+    ));
+    assert_eq!(gw.get("/svc/x").status, 503);
+    let g = gaps(&b);
+    assert_eq!(g.len(), 1, "{g:?}");
+    assert!(
+        (1490..2000).contains(&g[0]),
+        "fixed 1500ms waited {g:?} ms (the 1 s default max_delay must not apply)"
+    );
+}
+
 fn gaps(b: &Backend) -> Vec<u128> {
     b.hits().windows(2).map(|w| ms(w[1].at - w[0].at)).collect()
 }

@@ -261,7 +261,8 @@ fn timeout_errors() {
 // ---- retry ---------------------------------------------------------------------------------
 
 const RETRY_OPTIONS: &str = "max_retries, retry_on, methods, backoff, base_delay, max_delay, \
-                             jitter, budget_percent, retry_count_header, max_replay_bytes";
+                             jitter, budget_percent, budget_min_per_second, retry_count_header, \
+                             max_replay_bytes";
 
 #[test]
 fn retry_defaults() {
@@ -282,6 +283,7 @@ fn retry_defaults() {
             max_delay: secs(1),
             jitter: true,
             budget_percent: 20,
+            budget_min_per_second: 10.0,
             retry_count_header: None,
             max_replay_bytes: 65_536,
         }
@@ -294,7 +296,8 @@ fn retry_full() {
         retry(
             "max_retries: 5, retry_on: [429, timeout, reset, connect_error, '500'], methods: \
              [get, POST], backoff: exponential, base_delay: 100ms, max_delay: 2s, jitter: \
-             false, budget_percent: 50, retry_count_header: X-Retry-Count, max_replay_bytes: 0"
+             false, budget_percent: 50, budget_min_per_second: 2.5, retry_count_header: \
+             X-Retry-Count, max_replay_bytes: 0"
         ),
         RetryOptions {
             max_retries: 5,
@@ -311,6 +314,7 @@ fn retry_full() {
             max_delay: secs(2),
             jitter: false,
             budget_percent: 50,
+            budget_min_per_second: 2.5,
             retry_count_header: Some("x-retry-count".into()),
             max_replay_bytes: 0,
         }
@@ -325,6 +329,26 @@ fn retry_full() {
     assert_eq!(retry("backoff: fixed, base_delay: 5s").base_delay, secs(5));
     assert_eq!(retry("budget_percent: 100").budget_percent, 100);
     assert_eq!(retry("base_delay: 1s, max_delay: 1s").base_delay, secs(1));
+}
+
+#[test]
+fn retry_budget_min_per_second() {
+    // 0 is allowed: with budget_percent 0 it turns retries off.
+    let r = retry("budget_percent: 0, budget_min_per_second: 0");
+    assert_eq!((r.budget_percent, r.budget_min_per_second), (0, 0.0));
+    for (written, value) in [
+        ("'0'", 0.0),
+        ("0.0", 0.0),
+        ("0.5", 0.5),
+        ("'12.5'", 12.5),
+        ("1000", 1000.0),
+    ] {
+        assert_eq!(
+            retry(&format!("budget_min_per_second: {written}")).budget_min_per_second,
+            value,
+            "{written}"
+        );
+    }
 }
 
 #[test]
@@ -463,6 +487,50 @@ fn retry_errors() {
             "-1 is out of range".into(),
         ),
         (
+            "budget_min_per_second: -1",
+            ".budget_min_per_second",
+            "invalid number \"-1\" (expected 0 or more, e.g. 10 or 0.5)".into(),
+        ),
+        (
+            "budget_min_per_second: -0.5",
+            ".budget_min_per_second",
+            "invalid number \"-0.5\" (expected 0 or more, e.g. 10 or 0.5)".into(),
+        ),
+        (
+            "budget_min_per_second: ten",
+            ".budget_min_per_second",
+            "invalid number \"ten\" (expected 0 or more, e.g. 10 or 0.5)".into(),
+        ),
+        (
+            "budget_min_per_second: .nan",
+            ".budget_min_per_second",
+            "invalid number \".nan\" (expected 0 or more, e.g. 10 or 0.5)".into(),
+        ),
+        (
+            "budget_min_per_second: .inf",
+            ".budget_min_per_second",
+            "invalid number \".inf\" (expected 0 or more, e.g. 10 or 0.5)".into(),
+        ),
+        (
+            "budget_min_per_second: '1.2.3'",
+            ".budget_min_per_second",
+            "invalid number \"1.2.3\" (expected 0 or more, e.g. 10 or 0.5)".into(),
+        ),
+        (
+            "budget_min_per_second: [1]",
+            ".budget_min_per_second",
+            "expected a single value, found a list".into(),
+        ),
+        (
+            "budget_min_per_seconds: 1",
+            ".budget_min_per_seconds",
+            unknown(
+                "budget_min_per_seconds",
+                " (did you mean \"budget_min_per_second\"?)",
+                RETRY_OPTIONS,
+            ),
+        ),
+        (
             "retry_count_header: 'x retry'",
             ".retry_count_header",
             "invalid header name \"x retry\"".into(),
@@ -502,7 +570,7 @@ fn retry_errors_are_all_reported() {
             "retry",
             "max_retries: 0, retry_on: [200, reset, nope], methods: [], backoff: random, \
              base_delay: x, max_delay: 0s, jitter: 1, budget_percent: 200, \
-             retry_count_header: '', max_replay_bytes: x"
+             budget_min_per_second: -3, retry_count_header: '', max_replay_bytes: x"
         ),
         [
             ".max_retries",
@@ -514,6 +582,7 @@ fn retry_errors_are_all_reported() {
             ".max_delay",
             ".jitter",
             ".budget_percent",
+            ".budget_min_per_second",
             ".retry_count_header",
             ".max_replay_bytes",
         ]

@@ -39,9 +39,9 @@ pub(super) fn retry(o: &RetryOptions) -> Retry {
         max_delay: o.max_delay,
         jitter: o.jitter,
         budget_percent: f64::from(o.budget_percent),
+        budget_min_per_sec: o.budget_min_per_second,
         retry_count_header: o.retry_count_header.clone(),
         max_replay_bytes: usize::try_from(o.max_replay_bytes).unwrap_or(usize::MAX),
-        ..Retry::default()
     }
 }
 
@@ -76,5 +76,48 @@ pub(super) fn condition(m: &RequestMatch) -> Condition {
             .iter()
             .map(|x| Method::from_bytes(x.as_bytes()))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sluice_config::PolicyKind;
+
+    use super::*;
+
+    /// The compiled `retry` policy of a file whose one global policy is
+    /// `{type: retry, <options>}`.
+    fn compiled(options: &str) -> Retry {
+        let yaml = format!(
+            "name: t\nlisten: [\"127.0.0.1:0\"]\npolicies:\n  - {{type: retry, {options}}}\nroutes:\n  - path: /\n    upstream: {{type: static, status: 200}}\n"
+        );
+        let cfg = sluice_config::load_str(&yaml, "t.yaml").expect("a valid config");
+        match &cfg.policies[0].kind {
+            PolicyKind::Retry(o) => retry(o),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn budget_floor_and_share_reach_the_policy() {
+        let r = compiled("budget_percent: 0, budget_min_per_second: 0");
+        assert_eq!((r.budget_percent, r.budget_min_per_sec), (0.0, 0.0));
+        let r = compiled("budget_min_per_second: 2.5");
+        assert_eq!((r.budget_percent, r.budget_min_per_sec), (20.0, 2.5));
+        let r = compiled("max_retries: 1");
+        assert_eq!(
+            r.budget_min_per_sec,
+            sluice_policies::retry::DEFAULT_BUDGET_MIN_PER_SEC
+        );
+    }
+
+    #[test]
+    fn fixed_backoff_waits_its_whole_base_delay() {
+        // Longer than the default max_delay, which fixed backoff ignores.
+        let r = compiled("backoff: fixed, base_delay: 2s, jitter: false");
+        assert_eq!(r.delay(1, 0.0), Duration::from_secs(2));
+        assert_eq!(r.delay(3, 0.0), Duration::from_secs(2));
     }
 }

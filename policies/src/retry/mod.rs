@@ -25,7 +25,7 @@ pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(25);
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// Default `budget_percent`.
 pub const DEFAULT_BUDGET_PERCENT: f64 = 20.0;
-/// Default `budget_min_per_sec` (linkerd's and Finagle's figure, for the whole process).
+/// Default `budget_min_per_second` (linkerd's and Finagle's figure, for the whole process).
 pub const DEFAULT_BUDGET_MIN_PER_SEC: f64 = 10.0;
 /// The rolling window the retry budget counts over.
 pub const BUDGET_WINDOW: Duration = Duration::from_secs(10);
@@ -38,7 +38,7 @@ pub enum Backoff {
     /// `base_delay × 2^(n-1)` before retry `n`, capped at `max_delay` (default).
     #[default]
     Exponential,
-    /// `base_delay` before every retry (still capped at `max_delay`).
+    /// Exactly `base_delay` before every retry; `max_delay` does not apply.
     Fixed,
 }
 
@@ -72,16 +72,16 @@ pub struct Retry {
     pub backoff: Backoff,
     /// Default 25 ms.
     pub base_delay: Duration,
-    /// Cap on any one delay; default 1 s.
+    /// Cap on any one exponential delay; default 1 s. Fixed backoff ignores it.
     pub max_delay: Duration,
     /// Full jitter: the delay is drawn uniformly from `[0, computed)`; default true.
     pub jitter: bool,
     /// At most this share (0..=100) of the requests in the last 10 s may be retries, per
     /// shard; default 20.
     pub budget_percent: f64,
-    /// Retries per second always allowed whatever the share, for the whole process (each
-    /// shard gets its part, see [`Retry::budget`]), so quiet routes can still retry;
-    /// default 10. Set 0 for a pure percentage.
+    /// `budget_min_per_second`: retries per second always allowed whatever the share, for
+    /// the whole process (each shard gets its part, see [`Retry::budget`]), so quiet routes
+    /// can still retry; default 10. Set 0 for a pure percentage.
     pub budget_min_per_sec: f64,
     /// Request header carrying the retry number to the upstream (e.g. `x-retry-count`);
     /// `None` (default) sends none.
@@ -238,31 +238,43 @@ impl Retry {
         matched && self.methods.contains(method)
     }
 
-    /// The delay before retry number `retry` (1-based): the backoff, capped at `max_delay`,
-    /// then scaled by `roll` (clamped into `[0, 1]`) when `jitter` is on. Never panics.
+    /// The delay before retry number `retry` (1-based): `base_delay` for fixed backoff, the
+    /// exponential backoff capped at `max_delay`, then scaled by `roll` (clamped into
+    /// `[0, 1]`) when `jitter` is on. Never panics.
     pub fn delay(&self, retry: u32, roll: f64) -> Duration {
-        let raw = match self.backoff {
+        let computed = match self.backoff {
+            // The config refuses `max_delay` with fixed backoff, so its default must not cut
+            // a longer `base_delay` short.
             Backoff::Fixed => self.base_delay,
             Backoff::Exponential => {
                 let doublings = retry.max(1) - 1;
-                self.base_delay.saturating_mul(1u32 << doublings.min(31))
+                self.base_delay
+                    .saturating_mul(1u32 << doublings.min(31))
+                    .min(self.max_delay)
             }
         };
-        let capped = raw.min(self.max_delay);
         if self.jitter {
-            capped.mul_f64(unit(roll))
+            computed.mul_f64(unit(roll))
         } else {
-            capped
+            computed
         }
     }
 
     /// This policy's budget for one shard of `shards`: the per-second floor is split
     /// evenly between shards.
     pub fn budget(&self, shards: usize) -> RetryBudget {
-        RetryBudget::new(
-            self.budget_percent,
-            self.budget_min_per_sec / shards.max(1) as f64,
-        )
+        RetryBudget::new(self.budget_percent, self.shard_floor(shards))
+    }
+
+    /// True when `budget` was made by [`Retry::budget`] with this policy's share and floor
+    /// for `shards` shards, so it may be kept (counts and all) across a reload.
+    pub fn budget_matches(&self, budget: &RetryBudget, shards: usize) -> bool {
+        budget.has_params(self.budget_percent, self.shard_floor(shards))
+    }
+
+    /// One shard's part of `budget_min_per_sec`.
+    fn shard_floor(&self, shards: usize) -> f64 {
+        self.budget_min_per_sec / shards.max(1) as f64
     }
 
     /// A replay buffer for a request body of `declared` length (from `Content-Length`;
@@ -296,11 +308,27 @@ impl RetryBudget {
     /// A budget allowing `percent` (0..=100) of original requests as retries, and never
     /// fewer than `min_per_sec` retries per second, over [`BUDGET_WINDOW`].
     pub fn new(percent: f64, min_per_sec: f64) -> Self {
+        let (percent, min_per_window) = Self::params(percent, min_per_sec);
         Self {
-            percent: percent.max(0.0),
-            min_per_window: min_per_sec.max(0.0) * BUDGET_WINDOW.as_secs_f64(),
+            percent,
+            min_per_window,
             counts: Rolling::new(BUDGET_WINDOW),
         }
+    }
+
+    /// True when [`RetryBudget::new`] with `percent` and `min_per_sec` would allow the same
+    /// retries as this budget (its counts aside).
+    pub fn has_params(&self, percent: f64, min_per_sec: f64) -> bool {
+        // Normalised exactly as `new` does, so the same inputs compare equal bit for bit.
+        Self::params(percent, min_per_sec) == (self.percent, self.min_per_window)
+    }
+
+    /// `(percent, min_per_window)` as stored: negatives read as 0.
+    fn params(percent: f64, min_per_sec: f64) -> (f64, f64) {
+        (
+            percent.max(0.0),
+            min_per_sec.max(0.0) * BUDGET_WINDOW.as_secs_f64(),
+        )
     }
 
     /// Counts one original request (call once per downstream request, not per attempt).

@@ -202,21 +202,50 @@ fn exponential_backoff_grows_and_caps() {
 }
 
 #[test]
-fn fixed_backoff_and_cap() {
+fn fixed_backoff_waits_base_delay_whatever_max_delay() {
+    // The default max_delay (1 s) once cut a 2 s fixed delay short.
+    let r = Retry {
+        backoff: Backoff::Fixed,
+        base_delay: ms(2000),
+        ..plain()
+    };
+    assert_eq!(r.delay(1, 0.0), ms(2000));
+    assert_eq!(r.delay(5, 0.0), ms(2000));
+    assert_eq!(r.delay(u32::MAX, 0.0), ms(2000));
     let r = Retry {
         backoff: Backoff::Fixed,
         base_delay: ms(300),
         max_delay: ms(200),
         ..plain()
     };
-    assert_eq!(r.delay(1, 0.0), ms(200));
-    assert_eq!(r.delay(5, 0.0), ms(200));
+    assert_eq!(r.delay(1, 0.0), ms(300));
     let r = Retry {
         backoff: Backoff::Fixed,
         ..plain()
     };
     assert_eq!(r.delay(1, 0.0), ms(25));
     assert_eq!(r.delay(3, 0.0), ms(25));
+    // Jitter still draws below the full delay.
+    let r = Retry {
+        backoff: Backoff::Fixed,
+        base_delay: ms(2000),
+        jitter: true,
+        ..plain()
+    };
+    assert_eq!(r.delay(1, 0.5), ms(1000));
+    assert_eq!(r.delay(1, 0.0), Duration::ZERO);
+}
+
+#[test]
+fn exponential_backoff_is_still_capped_by_max_delay() {
+    let r = Retry {
+        base_delay: ms(300),
+        max_delay: ms(500),
+        ..plain()
+    };
+    assert_eq!(r.delay(1, 0.0), ms(300));
+    assert_eq!(r.delay(2, 0.0), ms(500));
+    assert_eq!(r.delay(9, 0.0), ms(500));
 }
 
 #[test]
@@ -296,6 +325,83 @@ fn budget_exhaustion_stops_should_retry() {
         })
         .count();
     assert_eq!(granted, 100);
+}
+
+#[test]
+fn no_share_and_no_floor_never_retries() {
+    let r = Retry {
+        budget_percent: 0.0,
+        budget_min_per_sec: 0.0,
+        ..plain()
+    };
+    let o = AttemptOutcome::from_status(503);
+    for shards in [1, 4] {
+        let mut b = r.budget(shards);
+        let now = Instant::now();
+        for _ in 0..1000 {
+            b.note_request(now);
+        }
+        let granted = (0..50)
+            .filter(|_| {
+                r.should_retry(1, &o, &Method::Get, true, &mut b, now, 0.0)
+                    .is_some()
+            })
+            .count();
+        assert_eq!(granted, 0, "{shards} shards");
+        assert_eq!(b.totals(now), (1000, 0));
+    }
+}
+
+#[test]
+fn a_configured_floor_is_split_between_shards() {
+    let r = Retry {
+        budget_percent: 0.0,
+        budget_min_per_sec: 2.0,
+        ..plain()
+    };
+    let o = AttemptOutcome::from_status(503);
+    let now = Instant::now();
+    // 2/s over 10 s: 20 per window for one shard, 5 each for four.
+    for (shards, want) in [(1, 20), (4, 5)] {
+        let mut b = r.budget(shards);
+        let granted = (0..50)
+            .filter(|_| {
+                r.should_retry(1, &o, &Method::Get, true, &mut b, now, 0.0)
+                    .is_some()
+            })
+            .count();
+        assert_eq!(granted, want, "{shards} shards");
+    }
+}
+
+#[test]
+fn budget_matches_its_policy_only() {
+    let r = Retry::default();
+    let b = r.budget(4);
+    assert!(r.budget_matches(&b, 4));
+    assert!(b.has_params(20.0, 10.0 / 4.0));
+    // Another shard count splits the floor differently.
+    assert!(!r.budget_matches(&b, 2));
+    let other_share = Retry {
+        budget_percent: 0.0,
+        ..Retry::default()
+    };
+    assert!(!other_share.budget_matches(&b, 4));
+    let other_floor = Retry {
+        budget_min_per_sec: 0.0,
+        ..Retry::default()
+    };
+    assert!(!other_floor.budget_matches(&b, 4));
+    // Options that do not shape the budget leave it matching.
+    let other_delays = Retry {
+        base_delay: ms(5),
+        max_retries: 1,
+        ..Retry::default()
+    };
+    assert!(other_delays.budget_matches(&b, 4));
+    // Negative inputs are stored as 0 by `new`, and compare the same way.
+    assert!(RetryBudget::new(-5.0, -1.0).has_params(0.0, 0.0));
+    assert!(RetryBudget::new(0.0, 0.0).has_params(-5.0, -1.0));
 }
 
 #[test]
