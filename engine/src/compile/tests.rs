@@ -8,7 +8,7 @@ fn env<'a>(snap: &'a Snapshot, state: &'a ShardState) -> PolicyEnv<'a> {
     }
 }
 use bytes::BytesMut;
-use sluice_codec::{parse_request_head, HeadLimits};
+use sluice_codec::{parse_request_head, HeadLimits, Headers};
 
 const YAML: &str = r#"
 name: t
