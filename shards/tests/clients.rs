@@ -244,29 +244,6 @@ assert r.json() == {"status": "ok"}
 print("OK")
 "#;
 
-/// Makes sure `import requests` works, installing it with pip when missing.
-fn ensure_python_requests() {
-    let importable = || {
-        Command::new("python3")
-            .args(["-c", "import requests"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if importable() {
-        return;
-    }
-    let pip = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "requests"])
-        .output()
-        .expect("python3 must be installed for this test");
-    assert!(
-        importable(),
-        "python3 cannot import `requests` and `pip install requests` did not fix it:\n{}",
-        String::from_utf8_lossy(&pip.stderr)
-    );
-}
-
 #[test]
 fn python_requests_session() {
     ensure_python_requests();

@@ -690,3 +690,77 @@ fn a_data_dir_that_cannot_be_created_stops_the_start() {
         "{err}"
     );
 }
+
+/// A control plane written in Python (`requests`): it syncs an API, its policies and a
+/// consumer, reads them back, and checks what the gateway then enforces.
+const PYTHON_CONTROL_PLANE: &str = r#"
+import sys
+import requests
+
+admin, gateway, backend, token = sys.argv[1:5]
+cp = requests.Session()
+cp.headers["Authorization"] = f"Bearer {token}"
+
+api = {"id": "inventory", "name": "Inventory", "tenant_id": "acme",
+       "path_prefix": "/inventory", "backend_url": backend, "methods": ["GET"],
+       "spec_hash": "sha-1", "activated": True}
+policies = [
+    {"id": "inv-auth", "policy_type": "api-key-auth", "config": {}, "api_id": "inventory"},
+    {"id": "inv-limit", "policy_type": "rate_limit",
+     "config": {"maxRequests": 2, "intervalSeconds": 60}, "api_id": "inventory"},
+]
+consumer = {"id": "shop", "api_keys": ["shop-key-0123456789"], "roles": ["shop"]}
+
+def sync():
+    codes = [cp.post(f"{admin}/admin/apis", json=api).status_code]
+    codes.append(cp.post(f"{admin}/admin/consumers", json=consumer).status_code)
+    codes += [cp.post(f"{admin}/admin/policies", json=p).status_code for p in policies]
+    return codes
+
+assert sync() == [201, 201, 201, 201], "first sync creates"
+assert sync() == [200, 200, 200, 200], "a second sync of the same documents changes nothing"
+assert cp.get(f"{admin}/admin/apis/inventory").json()["spec_hash"] == "sha-1"
+
+client = requests.Session()
+r = client.get(f"{gateway}/inventory/items")
+assert r.status_code == 401, (r.status_code, r.text)
+assert r.json()["error"] == "unauthorized", r.text
+key = {"X-API-Key": "shop-key-0123456789"}
+codes = [client.get(f"{gateway}/inventory/items", headers=key).status_code for _ in range(3)]
+assert codes == [200, 200, 429], codes
+r = client.post(f"{gateway}/inventory/items", headers=key)
+assert r.status_code == 405, r.status_code
+
+bad = dict(policies[1], config={"maxRequests": -1, "intervalSeconds": 60})
+r = cp.post(f"{admin}/admin/policies", json=bad)
+assert r.status_code == 400 and r.json()["status"] == "error", (r.status_code, r.text)
+
+assert cp.delete(f"{admin}/admin/apis/inventory").status_code == 204
+assert client.get(f"{gateway}/inventory/items", headers=key).status_code == 404
+assert cp.get(f"{admin}/admin/policies", params={"source": "admin"}).json() == []
+print("OK")
+"#;
+
+#[test]
+fn a_python_control_plane_syncs_and_the_gateway_enforces() {
+    ensure_python_requests();
+    let up = backend();
+    let gw = gateway("");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            PYTHON_CONTROL_PLANE,
+            &format!("http://{}", gw.admin_addr()),
+            &gw.url(""),
+            &format!("http://127.0.0.1:{}", up.port()),
+            TOKEN,
+        ])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "OK",
+        "python control plane failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
