@@ -894,6 +894,10 @@ pub struct TrafficShadowOptions {
     pub percentage: f64,
     /// `timeout` of the mirrored exchange. Default 1s; greater than 0.
     pub timeout: Duration,
+    /// `max_body_bytes`: the largest streamed request body kept to be mirrored; a longer one
+    /// is not mirrored. Default 1048576 (1 MiB); 0 mirrors only requests whose body arrived
+    /// whole with the head.
+    pub max_body_bytes: u64,
 }
 
 /// `when:` of a `dynamic-routing` rule and of `interrupt`: every condition given must match;

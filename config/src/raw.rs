@@ -470,6 +470,7 @@ pub(crate) struct RawTrafficShadow {
     pub target: Option<Scalar>,
     pub percentage: Option<Scalar>,
     pub timeout: Option<Scalar>,
+    pub max_body_bytes: Option<Scalar>,
 }
 
 /// Options of `type: dynamic-routing`.

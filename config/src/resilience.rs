@@ -459,6 +459,9 @@ pub(crate) fn fault_injection(
 }
 
 /// `type: traffic-shadow` options at `path`.
+/// `traffic-shadow`'s `max_body_bytes` when absent: mirrored bodies are held in memory.
+const DEFAULT_SHADOW_MAX_BODY_BYTES: u64 = 1024 * 1024;
+
 pub(crate) fn traffic_shadow(
     raw: RawTrafficShadow,
     path: &str,
@@ -474,10 +477,15 @@ pub(crate) fn traffic_shadow(
         errors,
     );
     let timeout = positive_duration(raw.timeout, &at("timeout"), DEFAULT_SHADOW_TIMEOUT, errors);
+    let max_body_bytes = match raw.max_body_bytes {
+        Some(text) => errors.check(&at("max_body_bytes"), text.integer::<u64>()),
+        None => Some(DEFAULT_SHADOW_MAX_BODY_BYTES),
+    };
     Some(TrafficShadowOptions {
         target: target?,
         percentage: percentage?,
         timeout: timeout?,
+        max_body_bytes: max_body_bytes?,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct Shadow {
     pub target: UpstreamTarget,
     pub percentage: f64,
     pub timeout: std::time::Duration,
+    /// Largest streamed body kept to be mirrored once it has been sent upstream.
+    pub max_body_bytes: usize,
 }
 
 impl Callout {

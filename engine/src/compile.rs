@@ -384,6 +384,7 @@ fn compile_program(
                     target: compile_target(&o.target, &at)?,
                     percentage: o.percentage,
                     timeout: o.timeout,
+                    max_body_bytes: usize::try_from(o.max_body_bytes).unwrap_or(usize::MAX),
                 });
                 Op::TrafficShadow((p.shadows.len() - 1) as u32)
             }

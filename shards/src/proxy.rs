@@ -94,16 +94,17 @@ pub async fn forward(
     let replayable = body_buffered && req.method.is_idempotent();
 
     let program = &route.program;
-    // Mirror before the real call so a slow mirror never sits in the request's path. Only
-    // requests whose body is already in memory are mirrored; a streamed body is not copied.
-    if let (Some(id), Some(body)) = (ctx.shadow, &buffered_body) {
-        crate::side::shadow(
-            &program.shadows[id as usize],
-            &req,
-            route.base_path_len,
-            up,
-            body.clone(),
-        );
+    // Mirror before the real call so a slow mirror never sits in the request's path. A
+    // body already in memory goes now; a streamed one is kept as it is sent (up to the
+    // shadow's `max_body_bytes`) and mirrored once the upstream has answered.
+    let shadow = ctx.shadow.map(|id| &program.shadows[id as usize]);
+    let mut mirror_streamed = None;
+    match (shadow, &buffered_body) {
+        (Some(s), Some(body)) => {
+            crate::side::shadow(s, &req, route.base_path_len, up, body.clone());
+        }
+        (Some(s), None) => mirror_streamed = Some(s),
+        (None, _) => {}
     }
     let retry = ctx.retry.map(|id| &program.retries[id as usize]);
     let breaker = ctx.breaker.map(|id| &program.breakers[id as usize]);
@@ -124,7 +125,9 @@ pub async fn forward(
     // What a streamed body sent upstream, kept (up to the retry policy's
     // `max_replay_bytes`) so a retry can send it again.
     let mut replay = Replay {
-        limit: retry.map_or(0, |(p, _)| p.max_replay_bytes),
+        limit: retry
+            .map_or(0, |(p, _)| p.max_replay_bytes)
+            .max(mirror_streamed.map_or(0, |s| s.max_body_bytes)),
         ..Replay::default()
     };
     let (mut uc, resp, addr, finish) = loop {
@@ -307,9 +310,11 @@ pub async fn forward(
                 let kept = buffered_body
                     .as_ref()
                     .is_some_and(|b| b.len() <= policy.max_replay_bytes);
-                // A streamed body: replayable if it was kept whole, or never started.
+                // A streamed body: replayable if it was kept whole (within this policy's
+                // limit: a shadow may keep more), or never started.
+                let kept_whole = replay.complete && replay.len <= policy.max_replay_bytes;
                 let streamed =
-                    !body_buffered && (replay.complete || (replay.len == 0 && !replay.overflow));
+                    !body_buffered && (kept_whole || (replay.len == 0 && !replay.overflow));
                 let replayable_now = outcome.connect_error || kept || streamed;
                 let delay = shard.retry_decision(
                     policy,
@@ -360,6 +365,11 @@ pub async fn forward(
             }
         }
     };
+    if let (Some(s), true) = (mirror_streamed, replay.complete) {
+        if let Some(body) = replay.body(req.framing) {
+            crate::side::shadow(s, &req, route.base_path_len, up, body);
+        }
+    }
 
     let mut headers = resp.headers;
     ctx.status = resp.status;
@@ -833,6 +843,28 @@ struct Replay {
 }
 
 impl Replay {
+    /// The request body as the client meant it, from the bytes kept: a chunked body is
+    /// kept as sent (re-encoded chunks, so a retry can send it again) and decoded here.
+    /// `None` when the kept bytes do not decode (never for bytes this gateway encoded).
+    fn body(&self, framing: BodyFraming) -> Option<Bytes> {
+        let mut sent = BytesMut::with_capacity(self.len);
+        for chunk in &self.chunks {
+            sent.extend_from_slice(chunk);
+        }
+        if framing != BodyFraming::Chunked {
+            return Some(sent.freeze());
+        }
+        let mut dec = ChunkedDecoder::new();
+        let mut body = BytesMut::with_capacity(self.len);
+        loop {
+            match dec.decode(&mut sent) {
+                Ok(Some(ChunkedEvent::Data(d))) => body.extend_from_slice(&d),
+                Ok(Some(ChunkedEvent::End)) => return Some(body.freeze()),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
     /// Keeps a handle to bytes just sent (no copy) unless the limit is passed.
     fn keep(&mut self, sent: &Bytes) {
         if self.overflow {

@@ -175,3 +175,61 @@ fn health_route_reports_probes_and_upstreams() {
     assert_eq!(down.status, 503);
     assert_eq!(down.json()["status"], "unhealthy");
 }
+
+#[test]
+fn streamed_bodies_are_mirrored_whole_up_to_max_body_bytes() {
+    let primary = TestUpstream::new().start();
+    let mirror = TestUpstream::new().start();
+    let yaml = format!(
+        r#"
+        routes:
+          - path: /up/*
+            policies:
+              - {{type: traffic-shadow, target: "http://127.0.0.1:{}", max_body_bytes: 300000}}
+            upstream: {{type: url, target: "http://127.0.0.1:$UP"}}
+        "#,
+        mirror.port()
+    );
+    let gw = Gateway::start(&primary.fill(&yaml));
+
+    // 200 KB with Content-Length: larger than what arrives with the head, so it streams.
+    let body = |n: usize| -> Vec<u8> { (0..n).map(|i| (i * 7 % 251) as u8).collect() };
+    let big = body(200_000);
+    let r = gw.request("PUT", "/up/a", &[], &big);
+    assert_eq!(r.status, 200);
+    // The same bytes, chunked, sent in pieces with pauses.
+    let mut c = gw.connect();
+    c.send(b"POST /up/b HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n");
+    for piece in big.chunks(50_000) {
+        c.send(format!("{:x}\r\n", piece.len()).as_bytes());
+        c.send(piece);
+        c.send(b"\r\n");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.send(b"0\r\n\r\n");
+    assert_eq!(c.read_final("POST").status, 200);
+    // Over max_body_bytes: answered as usual, not mirrored.
+    let huge = body(400_000);
+    assert_eq!(gw.request("PUT", "/up/c", &[], &huge).status, 200);
+
+    assert!(
+        mirror.wait_heads(2, Duration::from_secs(3)),
+        "the mirror got {} copies",
+        mirror.heads()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let copies = mirror.seen();
+    let summary: Vec<(&str, &str, u64)> = copies
+        .iter()
+        .map(|s| (s.method.as_str(), s.target.as_str(), s.body_len))
+        .collect();
+    assert_eq!(
+        summary,
+        [("PUT", "/up/a", 200_000), ("POST", "/up/b", 200_000)],
+        "the 400 KB body is over max_body_bytes and is not mirrored"
+    );
+    let want = Checksum::of(&big);
+    assert!(copies.iter().all(|s| s.body_sum == want), "bodies differ");
+    assert_eq!(primary.seen().len(), 3);
+    assert!(primary.seen().iter().take(2).all(|s| s.body_sum == want));
+}

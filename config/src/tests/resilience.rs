@@ -884,10 +884,14 @@ fn traffic_shadow_fields() {
             },
             percentage: 100.0,
             timeout: secs(1),
+            max_body_bytes: 1024 * 1024,
         }
     );
-    let s = shadow("target: 'http://m', percentage: 5, timeout: 250ms");
-    assert_eq!((s.percentage, s.timeout), (5.0, ms(250)));
+    let s = shadow("target: 'http://m', percentage: 5, timeout: 250ms, max_body_bytes: 0");
+    assert_eq!(
+        (s.percentage, s.timeout, s.max_body_bytes),
+        (5.0, ms(250), 0)
+    );
 }
 
 #[test]
@@ -907,6 +911,11 @@ fn traffic_shadow_errors() {
             "target: mirror",
             ".target",
             "invalid upstream target \"mirror\": expected http://host[:port][/path]".into(),
+        ),
+        (
+            "target: 'http://m', max_body_bytes: -1",
+            ".max_body_bytes",
+            "-1 is out of range".into(),
         ),
         (
             "target: 'http://m', percentage: x",

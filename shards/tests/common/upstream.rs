@@ -76,6 +76,8 @@ pub struct Seen {
     pub target: String,
     pub headers: Vec<(String, String)>,
     pub body_len: u64,
+    /// [`Checksum`] of the body as received (after chunked decoding).
+    pub body_sum: String,
 }
 
 /// Builder of an in-process upstream: `TestUpstream::new().route("/slow", reply).start()`.
@@ -262,6 +264,7 @@ fn serve_connection(
             target: target.clone(),
             headers: headers.clone(),
             body_len,
+            body_sum: sum.finish(),
         });
 
         let reply = config
