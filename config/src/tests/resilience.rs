@@ -930,7 +930,7 @@ fn traffic_shadow_errors() {
         (
             "target: 'http://m', url: 'http://m'",
             ".url",
-            unknown("url", "", "target, percentage, timeout"),
+            unknown("url", "", "target, percentage, timeout, max_body_bytes"),
         ),
     ];
     assert_errors("traffic-shadow", cases);
