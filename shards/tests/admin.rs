@@ -1662,7 +1662,7 @@ fn sse_sends_a_stats_event_every_second_and_needs_the_token() {
     let started = std::time::Instant::now();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
-    while seen.matches("event: stats").count() < 2 {
+    while seen.matches("event: stats").count() < 3 {
         let n = s.read(&mut buf).unwrap();
         assert!(n > 0, "stream ended: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -1673,9 +1673,24 @@ fn sse_sends_a_stats_event_every_second_and_needs_the_token() {
         started.elapsed() >= Duration::from_millis(900),
         "events come a second apart"
     );
-    let data = seen.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
-    let v: Value = serde_json::from_str(data).unwrap();
+    let events: Vec<Value> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let v = &events[0];
     assert!(v["requests"].is_u64(), "{v}");
+    for class in ["2xx", "3xx", "4xx", "5xx"] {
+        assert!(v["status_classes"][class].is_u64(), "{v}");
+    }
+    assert!(v["requests_per_second"].is_number(), "{v}");
+    // Two seconds in, the sampler has taken a whole second: `last_second` is it.
+    let last = &events[2]["last_second"];
+    assert!(
+        last["timestamp"].is_i64() && last["requests"].is_u64(),
+        "{}",
+        events[2]
+    );
     // The rest of the gateway keeps answering while the stream is open.
     assert_eq!(
         gw.gw.request("GET", "/rl", &[("x-k", "z")], b"").status,

@@ -93,7 +93,7 @@ pub(super) async fn stats(shard: &Shard) -> Value {
 
 /// `GET /admin/sse`: a stats snapshot every second as Server-Sent Events, until the client
 /// goes away or the gateway shuts down. Each client has its own task, so it delays nothing.
-pub(super) async fn sse(mut stream: TcpStream, shard: &Shard) {
+pub(super) async fn sse(mut stream: TcpStream, shard: &Shard, admin: &super::Admin) {
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-store\r\nconnection: close\r\n\r\n";
     let (res, _) = stream.write_all(head.as_bytes().to_vec()).await;
     if res.is_err() {
@@ -110,6 +110,9 @@ pub(super) async fn sse(mut stream: TcpStream, shard: &Shard) {
         });
         last = Some((requests, now));
         snapshot["requests_per_second"] = json!((rate * 10.0).round() / 10.0);
+        // The newest metrics-history sample: figures of the last whole second (its p99
+        // is that second's, where `p99_ms` above is since start).
+        snapshot["last_second"] = json!(admin.history.borrow().back());
         let event = format!("event: stats\ndata: {snapshot}\n\n");
         let (res, _) = stream.write_all(event.into_bytes()).await;
         if res.is_err() {

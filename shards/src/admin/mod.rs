@@ -78,7 +78,7 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
         return;
     };
     if req.method == Method::Get && req.path == "/admin/sse" && authorized(&req, &admin).is_ok() {
-        return sse(stream, &shard).await;
+        return sse(stream, &shard, &admin).await;
     }
     // The dashboard's page holds no data and no secret; the token is entered in it and
     // every figure it shows comes from token-checked endpoints.
