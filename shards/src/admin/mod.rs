@@ -12,7 +12,9 @@ use bytes::{Bytes, BytesMut};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::{TcpListener, TcpStream};
 use serde_json::{json, Value};
-use sluice_codec::{parse_request_head, BodyFraming, HeadLimits, Method};
+use sluice_codec::{
+    parse_request_head, BodyFraming, ChunkedDecoder, ChunkedEvent, HeadLimits, Method,
+};
 
 use crate::mesh::BucketOp;
 
@@ -30,6 +32,9 @@ use live::{buckets, removed, sse, stats};
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+/// How long a read of an admin request may wait.
+const ADMIN_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the admin endpoints need besides the shard.
 pub struct Admin {
@@ -74,8 +79,12 @@ struct AdminRequest {
 }
 
 async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
-    let Some(req) = read_request(&mut stream).await else {
-        return;
+    let req = match read_request(&mut stream).await {
+        Ok(req) => req,
+        Err(ReadFail::Gone) => return,
+        Err(ReadFail::Answer((status, body))) => {
+            return write_answer(&mut stream, status, b"application/json", body).await
+        }
     };
     if req.method == Method::Get && req.path == "/admin/sse" && authorized(&req, &admin).is_ok() {
         return sse(stream, &shard, &admin).await;
@@ -87,17 +96,22 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
         return;
     }
     let (status, body) = route(&req, &admin, &shard).await;
-    let mut out = BytesMut::with_capacity(body.len() + 160);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.to_string().as_bytes());
-    out.extend_from_slice(b" ");
-    out.extend_from_slice(sluice_codec::canonical_reason(status).as_bytes());
     let metrics_path = req.path == "/metrics" || req.path == "/admin/metrics";
     let content_type: &[u8] = if metrics_path && status == 200 {
         b"text/plain; version=0.0.4"
     } else {
         b"application/json"
     };
+    write_answer(&mut stream, status, content_type, body).await;
+}
+
+/// Writes a whole answer and lets the connection close (one request per connection).
+async fn write_answer(stream: &mut TcpStream, status: u16, content_type: &[u8], body: Bytes) {
+    let mut out = BytesMut::with_capacity(body.len() + 160);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.to_string().as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(sluice_codec::canonical_reason(status).as_bytes());
     if status == 204 {
         // No content: no type and no length either (RFC 9110 section 8.6).
         out.extend_from_slice(b"\r\ncache-control: no-store\r\nconnection: close\r\n\r\n");
@@ -113,47 +127,82 @@ async fn connection(mut stream: TcpStream, admin: Rc<Admin>, shard: Rc<Shard>) {
     let _ = stream.write_all(out).await;
 }
 
-async fn read_request(stream: &mut TcpStream) -> Option<AdminRequest> {
+/// Why no request came out of a connection.
+enum ReadFail {
+    /// The client went away, stalled or sent no valid head: close without answering.
+    Gone,
+    /// A request that gets this answer without reaching an endpoint (413).
+    Answer((u16, Bytes)),
+}
+
+/// Reads more bytes into `buf`; `None` when the peer closed, failed or stalled.
+async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<()> {
     use monoio::buf::IoBufMut;
     use monoio::io::AsyncReadRent;
+    buf.reserve(8192);
+    let (len, cap) = (buf.len(), buf.capacity());
+    let taken = std::mem::take(buf);
+    let read =
+        monoio::time::timeout(ADMIN_READ_TIMEOUT, stream.read(taken.slice_mut(len..cap))).await;
+    let (res, slice) = read.ok()?;
+    *buf = slice.into_inner();
+    (res.ok()? > 0).then_some(())
+}
+
+async fn read_request(stream: &mut TcpStream) -> Result<AdminRequest, ReadFail> {
     let mut buf = BytesMut::with_capacity(8192);
-    let deadline = Duration::from_secs(10);
     let head = loop {
-        if let Ok(Some(h)) = parse_request_head(&mut buf, &HeadLimits::default()) {
-            break h;
+        match parse_request_head(&mut buf, &HeadLimits::default()) {
+            Ok(Some(h)) => break h,
+            Ok(None) if buf.len() <= 64 * 1024 => {}
+            _ => return Err(ReadFail::Gone),
         }
-        if buf.len() > 64 * 1024 {
-            return None;
-        }
-        buf.reserve(8192);
-        let (len, cap) = (buf.len(), buf.capacity());
-        let read = monoio::time::timeout(deadline, stream.read(buf.slice_mut(len..cap))).await;
-        let (res, slice) = read.ok()?;
-        buf = slice.into_inner();
-        if res.ok()? == 0 {
-            return None;
-        }
+        read_more(stream, &mut buf).await.ok_or(ReadFail::Gone)?;
     };
-    let mut body = Bytes::new();
-    match head.framing {
-        BodyFraming::Length(n) if n as usize <= MAX_ADMIN_BODY => {
+    let too_large = || {
+        ReadFail::Answer(error(
+            413,
+            "payload_too_large",
+            &format!("Admin request bodies are limited to {MAX_ADMIN_BODY} bytes"),
+        ))
+    };
+    if head.expect_continue && head.framing != BodyFraming::None && buf.is_empty() {
+        if matches!(head.framing, BodyFraming::Length(n) if n as usize > MAX_ADMIN_BODY) {
+            return Err(too_large());
+        }
+        let (res, _) = stream
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
+            .await;
+        res.map_err(|_| ReadFail::Gone)?;
+    }
+    let body = match head.framing {
+        BodyFraming::None => Bytes::new(),
+        BodyFraming::Length(n) if n as usize > MAX_ADMIN_BODY => return Err(too_large()),
+        BodyFraming::Length(n) => {
             while buf.len() < n as usize {
-                buf.reserve(8192);
-                let (len, cap) = (buf.len(), buf.capacity());
-                let read =
-                    monoio::time::timeout(deadline, stream.read(buf.slice_mut(len..cap))).await;
-                let (res, slice) = read.ok()?;
-                buf = slice.into_inner();
-                if res.ok()? == 0 {
-                    return None;
+                read_more(stream, &mut buf).await.ok_or(ReadFail::Gone)?;
+            }
+            buf.split_to(n as usize).freeze()
+        }
+        BodyFraming::Chunked => {
+            let mut dec = ChunkedDecoder::new();
+            let mut body = BytesMut::new();
+            loop {
+                match dec.decode(&mut buf) {
+                    Ok(Some(ChunkedEvent::Data(d))) => {
+                        if body.len() + d.len() > MAX_ADMIN_BODY {
+                            return Err(too_large());
+                        }
+                        body.extend_from_slice(&d);
+                    }
+                    Ok(Some(ChunkedEvent::End)) => break body.freeze(),
+                    Ok(None) => read_more(stream, &mut buf).await.ok_or(ReadFail::Gone)?,
+                    Err(_) => return Err(ReadFail::Gone),
                 }
             }
-            body = buf.split_to(n as usize).freeze();
         }
-        BodyFraming::None => {}
-        _ => return None,
-    }
-    Some(AdminRequest {
+    };
+    Ok(AdminRequest {
         method: head.method.clone(),
         path: String::from_utf8_lossy(&head.path).into_owned(),
         query: head
