@@ -52,6 +52,13 @@ pub enum MeshMsg {
         ticket: u64,
         snapshot: Box<(sluice_engine::metrics::MetricsSnapshot, usize)>,
     },
+    /// "Send me your summary" (the admin shard's stats, SSE and history, every second).
+    SummaryRequest { from: usize, ticket: u64 },
+    /// A shard's summary and owned bucket count, answering `SummaryRequest`.
+    Summary {
+        ticket: u64,
+        summary: Box<(sluice_engine::metrics::MetricsSummary, usize)>,
+    },
     /// An admin operation on the rate-limit buckets of a shard.
     Buckets {
         from: usize,
@@ -87,6 +94,7 @@ pub enum BucketAnswer {
 pub enum Reply {
     Grant(Grant),
     Metrics(Box<(sluice_engine::metrics::MetricsSnapshot, usize)>),
+    Summary(Box<(sluice_engine::metrics::MetricsSummary, usize)>),
     Buckets(Box<BucketAnswer>),
 }
 
@@ -215,6 +223,23 @@ impl Mesh {
                 .await;
             if let Some(Reply::Metrics(m)) = reply {
                 out.push(*m);
+            }
+        }
+        out
+    }
+
+    /// Every shard's [`sluice_engine::metrics::MetricsSummary`] and owned bucket count: the
+    /// cheap gather behind the admin's per-second figures (a scrape uses
+    /// [`Mesh::gather_metrics`]).
+    pub async fn gather_summaries(&self) -> Vec<(sluice_engine::metrics::MetricsSummary, usize)> {
+        let me = self.end.me;
+        let mut out = Vec::with_capacity(self.len());
+        for to in 0..self.len() {
+            let reply = self
+                .request(to, |ticket| MeshMsg::SummaryRequest { from: me, ticket })
+                .await;
+            if let Some(Reply::Summary(s)) = reply {
+                out.push(*s);
             }
         }
         out

@@ -372,6 +372,16 @@ async fn mailbox(shard: Rc<Shard>) {
                 let snapshot = Box::new((metrics.snapshot(), buckets));
                 shard.mesh.send(from, MeshMsg::Metrics { ticket, snapshot });
             }
+            MeshMsg::SummaryRequest { from, ticket } => {
+                let mut metrics = shard.metrics.borrow_mut();
+                metrics.set_connections(shard.active.get() as u64);
+                let buckets = shard.state.limiter.borrow().owned_len();
+                let summary = Box::new((metrics.summary(), buckets));
+                shard.mesh.send(from, MeshMsg::Summary { ticket, summary });
+            }
+            MeshMsg::Summary { ticket, summary } => {
+                shard.mesh.resolve(ticket, Reply::Summary(summary))
+            }
             MeshMsg::Buckets { from, ticket, op } => {
                 let answer = {
                     let mut limiter = shard.state.limiter.borrow_mut();

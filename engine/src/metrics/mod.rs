@@ -21,10 +21,12 @@ mod histogram;
 mod prometheus;
 mod shard;
 mod snapshot;
+mod summary;
 
 pub use prometheus::{render_prometheus, ExtraMetric, MetricKind};
 pub use shard::ShardMetrics;
 pub use snapshot::MetricsSnapshot;
+pub use summary::MetricsSummary;
 
 /// Route label for requests that matched no route (404, or refused before routing).
 pub const UNMATCHED_ROUTE: &str = "_unmatched";

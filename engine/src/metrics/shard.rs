@@ -7,6 +7,7 @@ use sluice_codec::Method;
 
 use super::histogram::{Latency, Unit};
 use super::snapshot::MetricsSnapshot;
+use super::summary::MetricsSummary;
 use super::{method_index, UpstreamErrorKind, METHOD_LABELS};
 
 /// One shard's metrics, owned by the shard's thread.
@@ -22,6 +23,9 @@ pub struct ShardMetrics {
     policies: HashMap<Box<str>, Latency>,
     upstream_errors: HashMap<Box<str>, [u64; UpstreamErrorKind::ALL.len()]>,
     connections: u64,
+    /// Every request's duration, all routes together, for [`ShardMetrics::summary`]: one
+    /// more record per request spares a merge of every route's histogram each second.
+    all_durations: Latency,
 }
 
 /// Everything labelled by one route.
@@ -45,6 +49,7 @@ impl ShardMetrics {
             policies: HashMap::new(),
             upstream_errors: HashMap::new(),
             connections: 0,
+            all_durations: Latency::new(Unit::Micros),
         }
     }
 
@@ -67,6 +72,7 @@ impl ShardMetrics {
     ) {
         let key = (method_index(method), status);
         let micros = duration_micros(duration);
+        self.all_durations.record(micros);
         self.with_route(route, |r| {
             *r.requests.entry(key).or_insert(0) += 1;
             r.duration
@@ -149,6 +155,27 @@ impl ShardMetrics {
         }
         snap.set_connections(self.shard, self.connections);
         snap
+    }
+
+    /// The figures the admin API shows every second: per-route and per-status counts,
+    /// rate-limit refusals, connections and one histogram of every request's duration.
+    /// Allocates a little (a map entry per route); never clones per-route histograms.
+    pub fn summary(&self) -> MetricsSummary {
+        let mut s = MetricsSummary {
+            connections: self.connections,
+            duration: (self.all_durations.count() > 0).then(|| self.all_durations.clone()),
+            ..MetricsSummary::default()
+        };
+        for (route, r) in &self.routes {
+            let mut total = 0;
+            for (&(_, status), &n) in &r.requests {
+                *s.by_status.entry(status).or_default() += n;
+                total += n;
+            }
+            s.by_route.insert(route.to_string(), total);
+            s.rate_limited += r.rate_limited;
+        }
+        s
     }
 
     /// Runs `f` on `route`'s entry, creating it the first time. One hash look-up on the

@@ -89,28 +89,6 @@ impl MetricsSnapshot {
         Some(micros as f64 / 1000.0)
     }
 
-    /// Request duration at quantile `q` over every route, counting only the requests
-    /// recorded after `earlier` (an older snapshot of the same gateway), in milliseconds.
-    /// `None` when there were none, or when `earlier` is not older (counts went down).
-    pub fn quantile_ms_since(&self, earlier: &MetricsSnapshot, q: f64) -> Option<f64> {
-        let mut now = self.request_duration.values();
-        let mut sum = now.next()?.clone();
-        for h in now {
-            sum.add(h);
-        }
-        let mut before = earlier.request_duration.values();
-        if let Some(first) = before.next() {
-            let mut old = first.clone();
-            for h in before {
-                old.add(h);
-            }
-            if !sum.subtract(&old) {
-                return None;
-            }
-        }
-        (sum.count() > 0).then(|| sum.quantile(q) as f64 / 1000.0)
-    }
-
     /// Median request duration in milliseconds; see [`MetricsSnapshot::quantile_ms`].
     pub fn p50_ms(&self, route: Option<&str>) -> Option<f64> {
         self.quantile_ms(route, 0.5)

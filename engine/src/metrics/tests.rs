@@ -853,16 +853,23 @@ fn recording_reuses_label_entries() {
 }
 
 #[test]
-fn quantile_since_counts_only_the_newer_requests() {
+fn a_summary_totals_every_route_and_its_quantile_since_counts_only_newer_requests() {
     let mut m = ShardMetrics::new(0);
     for _ in 0..100 {
         m.record_request("/a", &Method::Get, 200, ms(50));
     }
-    let earlier = m.snapshot();
+    m.record_request("/b", &Method::Post, 429, ms(1));
+    m.record_rate_limited("/b");
+    m.set_connections(3);
+    let earlier = m.summary();
+    assert_eq!(earlier.requests_total(), 101);
     assert_eq!(
-        earlier.quantile_ms_since(&MetricsSnapshot::default(), 0.99),
-        earlier.p99_ms(None)
+        earlier.requests_by_route().iter().collect::<Vec<_>>(),
+        [(&"/a".to_string(), &100), (&"/b".to_string(), &1)]
     );
+    assert_eq!(earlier.requests_by_status()[&429], 1);
+    assert_eq!((earlier.rate_limited(), earlier.connections()), (1, 3));
+    assert_eq!(earlier.quantile_ms(0.99), m.snapshot().p99_ms(None));
     assert_eq!(
         earlier.quantile_ms_since(&earlier, 0.99),
         None,
@@ -871,19 +878,27 @@ fn quantile_since_counts_only_the_newer_requests() {
     for _ in 0..10 {
         m.record_request("/b", &Method::Get, 200, ms(2));
     }
-    let later = m.snapshot();
+    let later = m.summary();
     let p99 = later.quantile_ms_since(&earlier, 0.99).unwrap();
     assert!(
         (1.9..2.1).contains(&p99),
         "only the 2 ms requests count: {p99}"
     );
     assert!(
-        later.p99_ms(None).unwrap() > 40.0,
-        "the cumulative p99 still sees 50 ms"
+        later.quantile_ms(0.99).unwrap() > 40.0,
+        "since start still sees 50 ms"
     );
     assert_eq!(
         earlier.quantile_ms_since(&later, 0.99),
         None,
         "counts went down"
     );
+
+    // Merged across shards: counts add, histograms add.
+    let mut other = ShardMetrics::new(1);
+    other.record_request("/a", &Method::Get, 500, ms(3));
+    let merged = MetricsSummary::merge_all([later, other.summary()]);
+    assert_eq!(merged.requests_total(), 112);
+    assert_eq!(merged.requests_by_route()["/a"], 101);
+    assert_eq!(merged.requests_by_status()[&500], 1);
 }

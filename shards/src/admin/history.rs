@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use sluice_engine::metrics::MetricsSnapshot;
+use sluice_engine::metrics::MetricsSummary;
 
 use super::{blocking, error, ok, query_pairs, Admin};
 use crate::shard::Shard;
@@ -22,11 +22,11 @@ const DEFAULT_LIMIT: usize = 60;
 /// Takes a sample every second until shutdown: gathers every shard's figures by message
 /// (as `/admin/stats` does) and keeps the difference from the previous second.
 pub(super) async fn sampler(admin: Rc<Admin>, shard: Rc<Shard>) {
-    let mut previous: Option<(MetricsSnapshot, u64)> = None;
+    let mut previous: Option<(MetricsSummary, u64)> = None;
     while !shard.shutting_down() {
-        let gathered = shard.mesh.gather_metrics().await;
+        let gathered = shard.mesh.gather_summaries().await;
         let active_buckets: usize = gathered.iter().map(|(_, b)| b).sum();
-        let merged = MetricsSnapshot::merge_all(gathered.into_iter().map(|(m, _)| m));
+        let merged = MetricsSummary::merge_all(gathered.into_iter().map(|(m, _)| m));
         let blocked = blocked(&merged);
         if let Some((before, blocked_before)) = &previous {
             let requests = merged
@@ -38,9 +38,7 @@ pub(super) async fn sampler(admin: Rc<Admin>, shard: Rc<Shard>) {
                 requests,
                 allowed: requests.saturating_sub(blocked),
                 blocked,
-                rate_limited: merged
-                    .rate_limited(None)
-                    .saturating_sub(before.rate_limited(None)),
+                rate_limited: merged.rate_limited().saturating_sub(before.rate_limited()),
                 active_buckets: active_buckets as u64,
                 p99_ms: merged.quantile_ms_since(before, 0.99),
             };
@@ -58,7 +56,7 @@ pub(super) async fn sampler(admin: Rc<Admin>, shard: Rc<Shard>) {
 }
 
 /// Requests answered with a 4xx: refused by the gateway or a policy.
-pub(super) fn blocked(merged: &MetricsSnapshot) -> u64 {
+pub(super) fn blocked(merged: &MetricsSummary) -> u64 {
     merged
         .requests_by_status()
         .iter()

@@ -58,10 +58,10 @@ pub(super) async fn buckets(shard: &Shard, query: &str) -> Value {
 /// `GET /admin/stats`: one snapshot of the whole gateway. `blocked` counts requests answered
 /// with a 4xx (refused by the gateway or a policy); `allowed` the rest.
 pub(super) async fn stats(shard: &Shard) -> Value {
-    let gathered = shard.mesh.gather_metrics().await;
+    let gathered = shard.mesh.gather_summaries().await;
     let active_buckets: usize = gathered.iter().map(|(_, b)| b).sum();
     let merged =
-        sluice_engine::metrics::MetricsSnapshot::merge_all(gathered.into_iter().map(|(m, _)| m));
+        sluice_engine::metrics::MetricsSummary::merge_all(gathered.into_iter().map(|(m, _)| m));
     let total = merged.requests_total();
     let blocked = super::history::blocked(&merged);
     let recent: Vec<Value> = shard
@@ -82,10 +82,10 @@ pub(super) async fn stats(shard: &Shard) -> Value {
         "status_classes": classes,
         "allowed": total - blocked,
         "blocked": blocked,
-        "rate_limited": merged.rate_limited(None),
+        "rate_limited": merged.rate_limited(),
         "active_buckets": active_buckets,
-        "connections": merged.connections_total(),
-        "p99_ms": merged.p99_ms(None),
+        "connections": merged.connections(),
+        "p99_ms": merged.quantile_ms(0.99),
         "routes": merged.requests_by_route(),
         "recent_logs": recent,
     })
