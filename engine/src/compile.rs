@@ -18,15 +18,21 @@ pub struct CompileError {
     pub message: String,
 }
 
-/// Compiles a validated config into a snapshot. Fails only on what validation cannot
-/// know: DNS resolution of upstream hosts and program size.
+/// Compiles a validated config into a snapshot, looking every host name up afresh. Fails
+/// only on what validation cannot know: DNS resolution of upstream hosts and program size.
 pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
+    compile_with(cfg, &Resolver::default())
+}
+
+/// [`compile`] with host names resolved through `resolver`, which answers names it has
+/// seen before from memory (see [`Resolver`]).
+pub fn compile_with(cfg: &Config, resolver: &Resolver) -> Result<Snapshot, Vec<CompileError>> {
     let mut errors = Vec::new();
     let base = cfg.base_path.clone().unwrap_or_default();
     let mut routes = Vec::with_capacity(cfg.routes.len());
     let mut router = Router::default();
     for (id, spec) in cfg.routes.iter().enumerate() {
-        match compile_route(id, spec, &cfg.policies, &base) {
+        match compile_route(id, spec, &cfg.policies, &base, resolver) {
             Ok(route) => {
                 router.insert(&route.pattern, id);
                 routes.push(route);
@@ -57,8 +63,8 @@ pub fn compile(cfg: &Config) -> Result<Snapshot, Vec<CompileError>> {
             ConsumerRegistry::default()
         }
     };
-    let jwks = collect_jwks(cfg, &mut errors);
-    let side_targets = collect_introspection(cfg, &mut errors);
+    let jwks = collect_jwks(cfg, &mut errors, resolver);
+    let side_targets = collect_introspection(cfg, &mut errors, resolver);
     let rate_limit_max_keys = rate_limit_max_keys(cfg);
     let cache_max_bytes = cache_max_bytes(cfg);
     let mut override_headers: Vec<String> = Vec::new();
@@ -111,6 +117,7 @@ fn compile_route(
     spec: &RouteSpec,
     global: &[PolicySpec],
     base: &str,
+    resolver: &Resolver,
 ) -> Result<Route, CompileError> {
     let pattern = if spec.path == "/" && !base.is_empty() {
         base.to_string()
@@ -128,13 +135,14 @@ fn compile_route(
             .map(|m| Method::from_bytes(m.as_bytes()))
             .collect()
     });
-    let upstream = compile_upstream(spec)?;
+    let upstream = compile_upstream(spec, resolver)?;
     let route_key = stable_route_key(&pattern, &spec.methods);
     let mut program = compile_program(
         &merge_policies(global, &spec.policies),
         global,
         &pattern,
         route_key,
+        resolver,
     )?;
     program.route_pattern = pattern.clone();
     program.route_key = route_key;
@@ -181,6 +189,7 @@ fn compile_program(
     global: &[PolicySpec],
     route_pattern: &str,
     route_key: usize,
+    resolver: &Resolver,
 ) -> Result<Program, CompileError> {
     let mut p = Program::default();
     for spec in specs {
@@ -358,7 +367,8 @@ fn compile_program(
                 let mut rules = Vec::with_capacity(o.rules.len());
                 for (i, rule) in o.rules.iter().enumerate() {
                     let at = format!("{}.rules[{i}].target", spec.field_path);
-                    p.alt_targets.push(compile_target(&rule.target, &at)?);
+                    p.alt_targets
+                        .push(compile_target(&rule.target, &at, resolver)?);
                     rules.push(sluice_policies::dynamic_routing::Rule {
                         when: resilience::condition(&rule.when),
                         target: p.alt_targets.len() - 1,
@@ -381,7 +391,7 @@ fn compile_program(
             PolicyKind::TrafficShadow(o) => {
                 let at = format!("{}.target", spec.field_path);
                 p.shadows.push(crate::callout::Shadow {
-                    target: compile_target(&o.target, &at)?,
+                    target: compile_target(&o.target, &at, resolver)?,
                     percentage: o.percentage,
                     timeout: o.timeout,
                     max_body_bytes: usize::try_from(o.max_body_bytes).unwrap_or(usize::MAX),
@@ -417,6 +427,7 @@ fn compile_program(
 mod auth;
 mod guards;
 mod resilience;
+mod resolve;
 mod shaping;
 mod traffic;
 mod upstream;
@@ -425,6 +436,8 @@ use auth::*;
 use shaping::*;
 use traffic::*;
 use upstream::*;
+
+pub use resolve::Resolver;
 
 #[cfg(test)]
 mod tests;

@@ -22,7 +22,7 @@ pub mod router;
 pub mod snapshot;
 pub mod state;
 
-pub use compile::{compile, CompileError};
+pub use compile::{compile, compile_with, CompileError, Resolver};
 pub use context::{RequestContext, TraceContext};
 pub use error::{error_response, ErrorKind, LocalResponse};
 pub use interp::{run_request, run_request_from, run_response, Flow, PolicyEnv};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use sluice_engine::config::control::ControlState;
 use sluice_engine::config::{Config, FieldError, ShardsSpec};
-use sluice_engine::Snapshot;
+use sluice_engine::{Resolver, Snapshot};
 
 use crate::store::{Change, StoreHandle};
 
@@ -19,10 +19,11 @@ pub fn compile_text(
     text: &str,
     source: &str,
     control: &ControlState,
+    resolver: &Resolver,
 ) -> Result<(Config, Snapshot), Vec<FieldError>> {
     let cfg = sluice_engine::config::load_str_with_control(text, source, control)
         .map_err(|e| e.errors)?;
-    let mut snap = sluice_engine::compile(&cfg).map_err(|errs| {
+    let mut snap = sluice_engine::compile_with(&cfg, resolver).map_err(|errs| {
         errs.into_iter()
             .map(|e| FieldError::new(e.path, e.message))
             .collect::<Vec<_>>()
@@ -32,22 +33,25 @@ pub fn compile_text(
     Ok((cfg, snap))
 }
 
-/// Reads `path` and compiles it with `control`; errors as `FILE: field.path: message` lines.
+/// Reads `path` and compiles it with `control`, looking host names up through `resolver`;
+/// errors as `FILE: field.path: message` lines.
 pub fn load_file(
     path: &Path,
     control: &ControlState,
+    resolver: &Resolver,
 ) -> Result<(String, Config, Snapshot), Vec<String>> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![format!("{source}: cannot read file: {e}")])?;
     let (cfg, snap) =
-        compile_text(&text, &source, control).map_err(|errs| lines(&source, &errs))?;
+        compile_text(&text, &source, control, resolver).map_err(|errs| lines(&source, &errs))?;
     Ok((text, cfg, snap))
 }
 
 /// Loads, validates and compiles the config file alone (`sluice check`).
 pub fn load_snapshot(path: &Path) -> Result<(Config, Snapshot), Vec<String>> {
-    load_file(path, &ControlState::default()).map(|(_, cfg, snap)| (cfg, snap))
+    load_file(path, &ControlState::default(), &Resolver::default())
+        .map(|(_, cfg, snap)| (cfg, snap))
 }
 
 fn lines(source: &str, errors: &[FieldError]) -> Vec<String> {
@@ -102,6 +106,10 @@ struct Running {
     /// of the file on disk takes effect only through a reload.
     text: String,
     control: ControlState,
+    /// Host names as the running config resolved them. A reload looks every name up again
+    /// (a fresh resolver); an admin write reuses these, so it costs lookups only for hosts
+    /// it adds.
+    resolver: Resolver,
 }
 
 impl Reloader {
@@ -111,6 +119,7 @@ impl Reloader {
         running: &Config,
         text: String,
         control: ControlState,
+        resolver: Resolver,
         store: Option<StoreHandle>,
     ) -> Self {
         Self {
@@ -121,7 +130,11 @@ impl Reloader {
             generation: AtomicU64::new(1),
             outcomes: Default::default(),
             published: ArcSwap::from_pointee(control.clone()),
-            running: Mutex::new(Running { text, control }),
+            running: Mutex::new(Running {
+                text,
+                control,
+                resolver,
+            }),
             store,
         }
     }
@@ -151,8 +164,10 @@ impl Reloader {
     /// Re-reads the file and swaps; returns the new generation or the error lines.
     pub fn reload(&self) -> Result<u64, Vec<String>> {
         let mut running = self.lock();
-        match load_file(&self.path, &running.control) {
+        let resolver = Resolver::default();
+        match load_file(&self.path, &running.control, &resolver) {
             Ok((text, cfg, snap)) => {
+                running.resolver = resolver;
                 if cfg.listen != self.listen || cfg.shards != self.shards {
                     tracing::warn!("listen and shards changes take effect only after a restart");
                 }
@@ -200,7 +215,7 @@ impl Reloader {
             return Applied::Unchanged;
         }
         let source = self.path.display().to_string();
-        let snap = match compile_text(&running.text, &source, &next) {
+        let snap = match compile_text(&running.text, &source, &next, &running.resolver) {
             Ok((_, snap)) => snap,
             Err(errors) => {
                 return Applied::Invalid(

@@ -96,7 +96,8 @@ pub fn run(opts: RunOptions) -> i32 {
             return 1;
         }
     };
-    let (text, cfg, snapshot) = match load_file(&opts.config, &ControlState::default()) {
+    let resolver = sluice_engine::Resolver::default();
+    let (text, cfg, snapshot) = match load_file(&opts.config, &ControlState::default(), &resolver) {
         Ok(x) => x,
         Err(lines) => {
             for l in lines {
@@ -124,7 +125,7 @@ pub fn run(opts: RunOptions) -> i32 {
         (cfg, snapshot)
     } else {
         let source = opts.config.display().to_string();
-        match compile_text(&text, &source, &loaded.state) {
+        match compile_text(&text, &source, &loaded.state, &resolver) {
             Ok(x) => x,
             Err(errors) => {
                 let db = store.as_ref().map(|s| s.path().display().to_string());
@@ -196,6 +197,7 @@ pub fn run(opts: RunOptions) -> i32 {
         &cfg,
         text,
         loaded.state,
+        resolver,
         store,
     ));
     let mut history = Some(loaded.history);

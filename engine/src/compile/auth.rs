@@ -8,7 +8,7 @@ use bytes::Bytes;
 use sluice_config::{Config, JwtKeySource, PolicyKind};
 use sluice_policies::{JwtAuth, JwtKeys};
 
-use super::{all_policies, compile_target, required_value, CompileError};
+use super::{all_policies, compile_target, required_value, CompileError, Resolver};
 use crate::FetchTarget;
 
 pub(super) fn compile_jwt(o: &sluice_config::JwtAuthOptions) -> Result<JwtAuth, CompileError> {
@@ -85,8 +85,9 @@ pub(super) fn fetch_target(
     at: &str,
     timeout: std::time::Duration,
     authorization: Option<String>,
+    resolver: &Resolver,
 ) -> Result<FetchTarget, CompileError> {
-    let t = compile_target(url, at)?;
+    let t = compile_target(url, at, resolver)?;
     Ok(FetchTarget {
         addrs: t.addrs,
         authority: String::from_utf8_lossy(&t.authority).into_owned(),
@@ -104,6 +105,7 @@ pub(super) fn fetch_target(
 pub(super) fn collect_jwks(
     cfg: &Config,
     errors: &mut Vec<CompileError>,
+    resolver: &Resolver,
 ) -> HashMap<String, FetchTarget> {
     let mut out = HashMap::new();
     for p in all_policies(cfg) {
@@ -119,6 +121,7 @@ pub(super) fn collect_jwks(
                 &format!("{}.jwks_url", p.field_path),
                 o.jwks_timeout,
                 None,
+                resolver,
             ) {
                 Ok(f) => {
                     slot.insert(f);
@@ -159,6 +162,7 @@ pub(super) fn compile_oauth2(o: &sluice_config::OAuth2Options) -> sluice_policie
 pub(super) fn collect_introspection(
     cfg: &Config,
     errors: &mut Vec<CompileError>,
+    resolver: &Resolver,
 ) -> HashMap<String, FetchTarget> {
     use base64::Engine as _;
     let mut out = HashMap::new();
@@ -166,7 +170,13 @@ pub(super) fn collect_introspection(
         let (key, target) = match &p.kind {
             PolicyKind::HttpCallout(o) => (
                 callout_key(o),
-                fetch_target(&o.url, &format!("{}.url", p.field_path), o.timeout, None),
+                fetch_target(
+                    &o.url,
+                    &format!("{}.url", p.field_path),
+                    o.timeout,
+                    None,
+                    resolver,
+                ),
             ),
             PolicyKind::OAuth2(o) => {
                 // RFC 7662 section 2.1: the gateway authenticates as an OAuth client.
@@ -176,7 +186,7 @@ pub(super) fn collect_introspection(
                 let auth = Some(format!("Basic {creds}"));
                 (
                     oauth2_key(o),
-                    fetch_target(&o.introspection_url, &at, o.timeout, auth),
+                    fetch_target(&o.introspection_url, &at, o.timeout, auth, resolver),
                 )
             }
             _ => continue,

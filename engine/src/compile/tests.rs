@@ -116,3 +116,25 @@ fn base_path_prefixes_routes() {
         RouteMatch::NotFound
     );
 }
+
+#[test]
+fn every_host_goes_through_the_resolver_and_is_looked_up_once() {
+    let yaml = r#"
+name: t
+routes:
+  - path: /a
+    policies:
+      - {type: traffic-shadow, target: "http://127.0.0.3:9000"}
+    upstream:
+      type: url
+      targets: [{url: "http://127.0.0.1:9000"}, {url: "http://127.0.0.2:9000"}]
+  - path: /b
+    upstream: {type: url, target: "http://127.0.0.1:9000"}
+"#;
+    let cfg = sluice_config::load_str(yaml, "t.yaml").unwrap();
+    let resolver = Resolver::default();
+    compile_with(&cfg, &resolver).unwrap();
+    assert_eq!(resolver.len(), 3, "two targets and the shadow, /b's target shared");
+    compile_with(&cfg, &resolver).unwrap();
+    assert_eq!(resolver.len(), 3, "a second compile asks again for nothing new");
+}

@@ -1,17 +1,18 @@
 //! Config -> compiled upstreams: `url` groups (targets resolved now, so no request waits on
 //! DNS, and their balancer), `static` answers and `health` probes.
 
-use std::net::ToSocketAddrs;
-
 use bytes::Bytes;
 use sluice_codec::Headers;
 use sluice_config::{RouteSpec, UpstreamSpec};
 
-use super::CompileError;
+use super::{CompileError, Resolver};
 use crate::balance::{Algorithm, Balancer, HashOn, OutlierConfig, TargetSpec};
 use crate::{FetchTarget, HealthCheck, StaticResponse, Upstream, UpstreamTarget, UrlUpstream};
 
-pub(super) fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileError> {
+pub(super) fn compile_upstream(
+    spec: &RouteSpec,
+    resolver: &Resolver,
+) -> Result<Upstream, CompileError> {
     match &spec.upstream {
         UpstreamSpec::Static(s) => Ok(Upstream::Static(StaticResponse {
             status: s.status,
@@ -23,7 +24,7 @@ pub(super) fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileErro
             let mut names = Vec::with_capacity(u.targets.len());
             for (i, wt) in u.targets.iter().enumerate() {
                 let path = format!("{}.upstream.targets[{i}]", spec.field_path);
-                let t = compile_target(&wt.url, &path)?;
+                let t = compile_target(&wt.url, &path, resolver)?;
                 names.push(TargetSpec {
                     name: t.display.clone(),
                     weight: wt.weight,
@@ -88,7 +89,7 @@ pub(super) fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileErro
             let mut probes = Vec::with_capacity(h.probes.len());
             for (i, url) in h.probes.iter().enumerate() {
                 let at = format!("{}.upstream.probes[{i}]", spec.field_path);
-                let t = compile_target(url, &at)?;
+                let t = compile_target(url, &at, resolver)?;
                 let path = if url.path_prefix.is_empty() {
                     "/".to_string()
                 } else {
@@ -117,14 +118,14 @@ pub(super) fn compile_upstream(spec: &RouteSpec) -> Result<Upstream, CompileErro
 pub(super) fn compile_target(
     t: &sluice_config::TargetUrl,
     path: &str,
+    resolver: &Resolver,
 ) -> Result<UpstreamTarget, CompileError> {
-    let addrs: Vec<_> = (t.host.as_str(), t.port)
-        .to_socket_addrs()
+    let addrs = resolver
+        .resolve(&t.host, t.port)
         .map_err(|e| CompileError {
             path: path.to_owned(),
             message: format!("cannot resolve {}: {e}", t.host),
-        })?
-        .collect();
+        })?;
     if addrs.is_empty() {
         return Err(CompileError {
             path: path.to_owned(),
