@@ -203,6 +203,10 @@ impl Reloader {
                 next.consumers.insert(id.clone(), doc.clone()).is_some()
             }
             Change::DeleteConsumer(id) => next.consumers.remove(id).is_some(),
+            Change::ReplaceAll(state) => {
+                next = (**state).clone();
+                true
+            }
         };
         let deleting = matches!(
             change,

@@ -74,6 +74,8 @@ pub enum Change {
     /// The consumer's id and its document (API keys already in their at-rest form).
     PutConsumer(String, serde_json::Value),
     DeleteConsumer(String),
+    /// Everything at once (`PUT /admin/state`): what is not in it is deleted.
+    ReplaceAll(Box<ControlState>),
 }
 
 /// What was loaded at start-up.
@@ -304,6 +306,7 @@ impl Store {
             Change::DeleteConsumer(id) => {
                 tx.execute("DELETE FROM consumers WHERE id = ?1", params![id])
             }
+            Change::ReplaceAll(state) => replace_all(&tx, state),
         }
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)
@@ -329,6 +332,30 @@ impl Store {
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)
     }
+}
+
+/// Deletes every stored document and inserts `state`'s, inside the caller's transaction.
+fn replace_all(tx: &rusqlite::Transaction<'_>, state: &ControlState) -> rusqlite::Result<usize> {
+    tx.execute_batch("DELETE FROM policies; DELETE FROM apis; DELETE FROM consumers;")?;
+    for api in state.apis.values() {
+        tx.execute(
+            "INSERT INTO apis (id, doc) VALUES (?1, ?2)",
+            params![api.id, json(api)],
+        )?;
+    }
+    for p in state.policies.values() {
+        tx.execute(
+            "INSERT INTO policies (id, api_id, doc) VALUES (?1, ?2, ?3)",
+            params![p.id, p.api_id, json(p)],
+        )?;
+    }
+    for (id, doc) in &state.consumers {
+        tx.execute(
+            "INSERT INTO consumers (id, doc) VALUES (?1, ?2)",
+            params![id, json(doc)],
+        )?;
+    }
+    Ok(state.apis.len() + state.policies.len() + state.consumers.len())
 }
 
 /// A stored document's text. Documents are plain data (strings, numbers, maps), so

@@ -820,3 +820,83 @@ fn admin_bodies_may_be_chunked_or_wait_for_100_continue_and_are_bounded() {
     assert_admin_error(&c.read_final("POST"), 413, "payload_too_large");
     assert_eq!(gw.get("/chunky/x").status, 200);
 }
+
+#[test]
+fn put_state_replaces_everything_at_once_or_changes_nothing() {
+    let up = backend();
+    let mut gw = gateway("");
+    assert_eq!(
+        admin(&gw, "POST", "/admin/apis", api("old", "/old", &up)).status,
+        201
+    );
+    let state = json!({
+        "apis": [api("one", "/one", &up), api("two", "/two", &up)],
+        "policies": [{"id": "two-rl", "policy_type": "rate_limit",
+            "config": {"maxRequests": 1, "intervalSeconds": 60}, "api_id": "two"}],
+        "consumers": [{"id": "svc", "api_keys": ["svc-key-0123456789abc"]}],
+    });
+    let put = admin(&gw, "PUT", "/admin/state", state.clone());
+    assert_eq!(put.status, 200, "{}", put.text());
+    assert_eq!(
+        put.json(),
+        json!({"status": "ok", "changed": true,
+               "counts": {"apis": 2, "policies": 1, "consumers": 1}})
+    );
+    assert_eq!(
+        gw.get("/old/x").status,
+        404,
+        "not in the new state: deleted"
+    );
+    assert_eq!(gw.get("/one/x").status, 200);
+    assert_eq!(gw.get("/two/x").status, 200);
+    assert_eq!(gw.get("/two/x").status, 429);
+    let again = admin(&gw, "PUT", "/admin/state", state.clone());
+    assert_eq!(again.json()["changed"], false, "{}", again.text());
+
+    // One bad document refuses the whole state: nothing changes.
+    let mut bad = state.clone();
+    bad["apis"][1]["backend_url"] = json!("ftp://nope");
+    bad["policies"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "x",
+        "policy_type": "cors", "api_id": "missing"}));
+    let refused = admin(&gw, "PUT", "/admin/state", bad);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    let errors = refused.json()["errors"].to_string();
+    assert!(errors.contains("apis[\\\"two\\\"].backend_url"), "{errors}");
+    assert!(
+        errors.contains("no API with id \\\"missing\\\""),
+        "{errors}"
+    );
+    let mut twice = state.clone();
+    twice["apis"]
+        .as_array_mut()
+        .unwrap()
+        .push(api("one", "/other", &up));
+    let refused = admin(&gw, "PUT", "/admin/state", twice);
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text().contains("appears more than once"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(gw.get("/one/x").status, 200);
+
+    // GET /admin/state shows it, keys as digests; it survives a restart.
+    let shown = admin(&gw, "GET", "/admin/state", Value::Null).json();
+    assert_eq!(shown["apis"].as_array().map(Vec::len), Some(2), "{shown}");
+    assert!(shown["consumers"][0]["api_keys"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    gw.restart();
+    assert_eq!(admin(&gw, "GET", "/admin/state", Value::Null).json(), shown);
+    assert_eq!(gw.get("/old/x").status, 404);
+    assert_eq!(gw.get("/one/x").status, 200);
+
+    // An empty state removes everything.
+    let cleared = admin(&gw, "PUT", "/admin/state", json!({}));
+    assert_eq!(cleared.json()["counts"]["apis"], 0);
+    assert_eq!(gw.get("/one/x").status, 404);
+}

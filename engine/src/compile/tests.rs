@@ -134,7 +134,15 @@ routes:
     let cfg = sluice_config::load_str(yaml, "t.yaml").unwrap();
     let resolver = Resolver::default();
     compile_with(&cfg, &resolver).unwrap();
-    assert_eq!(resolver.len(), 3, "two targets and the shadow, /b's target shared");
+    assert_eq!(
+        resolver.len(),
+        3,
+        "two targets and the shadow, /b's target shared"
+    );
     compile_with(&cfg, &resolver).unwrap();
-    assert_eq!(resolver.len(), 3, "a second compile asks again for nothing new");
+    assert_eq!(
+        resolver.len(),
+        3,
+        "a second compile asks again for nothing new"
+    );
 }

@@ -161,6 +161,8 @@ async fn upsert(kind: Kind, body: &[u8], admin: &Admin) -> (u16, Bytes) {
         Change::PutPolicy(p) => p.id.clone(),
         Change::PutConsumer(id, _) => id.clone(),
         Change::DeleteApi(id) | Change::DeletePolicy(id) | Change::DeleteConsumer(id) => id.clone(),
+        // Built only by `put_state`.
+        Change::ReplaceAll(_) => String::new(),
     };
     outcome(apply(admin, change).await, &id)
 }
@@ -184,7 +186,12 @@ fn checked_id(id: &str, kind: Kind) -> Result<(), Vec<String>> {
 /// A consumer document, its API keys turned into their at-rest `sha256:` form so no plain
 /// key is ever written to disk or shown back. The rest is validated with the config.
 fn consumer(body: &[u8]) -> Result<Change, Vec<String>> {
-    let mut doc: Value = serde_json::from_slice(body).map_err(|e| vec![format!("body: {e}")])?;
+    let doc: Value = serde_json::from_slice(body).map_err(|e| vec![format!("body: {e}")])?;
+    consumer_doc(doc).map(|(id, doc)| Change::PutConsumer(id, doc))
+}
+
+/// A consumer document checked for its id and with its keys in their at-rest form.
+fn consumer_doc(mut doc: Value) -> Result<(String, Value), Vec<String>> {
     let Some(map) = doc.as_object_mut() else {
         return Err(vec!["body: expected a JSON object".into()]);
     };
@@ -208,5 +215,84 @@ fn consumer(body: &[u8]) -> Result<Change, Vec<String>> {
             return Err(errors);
         }
     }
-    Ok(Change::PutConsumer(id, doc))
+    Ok((id, doc))
+}
+
+/// `GET /admin/state`: every stored document, by kind, each list ordered by id.
+pub(super) fn get_state(admin: &Admin) -> (u16, Bytes) {
+    let state = admin.reloader.control();
+    ok(json!({
+        "apis": state.apis.values().collect::<Vec<_>>(),
+        "policies": state.policies.values().collect::<Vec<_>>(),
+        "consumers": state.consumers.values().collect::<Vec<_>>(),
+    }))
+}
+
+/// The body of `PUT /admin/state`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateDoc {
+    #[serde(default)]
+    apis: Vec<ApiDoc>,
+    #[serde(default)]
+    policies: Vec<PolicyDoc>,
+    #[serde(default)]
+    consumers: Vec<Value>,
+}
+
+/// `PUT /admin/state`: replaces every stored document with the body's, in one transaction
+/// and one swap, or changes nothing. For a control plane that pushes its whole view.
+pub(super) async fn put_state(body: &[u8], admin: &Admin) -> (u16, Bytes) {
+    let doc: StateDoc = match serde_json::from_slice(body) {
+        Ok(d) => d,
+        Err(e) => return invalid(vec![format!("body: {e}")]),
+    };
+    let mut state = sluice_engine::config::control::ControlState::default();
+    let mut errors = Vec::new();
+    let duplicate =
+        |kind: &str, id: &str| format!("{kind}[{id:?}]: appears more than once in the body");
+    for api in doc.apis {
+        if let Err(e) = checked_id(&api.id, Kind::Apis) {
+            errors.extend(e);
+        } else if state.apis.contains_key(&api.id) {
+            errors.push(duplicate("apis", &api.id));
+        } else {
+            state.apis.insert(api.id.clone(), api);
+        }
+    }
+    for p in doc.policies {
+        if let Err(e) = checked_id(&p.id, Kind::Policies) {
+            errors.extend(e);
+        } else if state.policies.contains_key(&p.id) {
+            errors.push(duplicate("policies", &p.id));
+        } else {
+            state.policies.insert(p.id.clone(), p);
+        }
+    }
+    for c in doc.consumers {
+        match consumer_doc(c) {
+            Ok((id, _)) if state.consumers.contains_key(&id) => {
+                errors.push(duplicate("consumers", &id))
+            }
+            Ok((id, c)) => {
+                state.consumers.insert(id, c);
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return invalid(errors);
+    }
+    let counts = json!({
+        "apis": state.apis.len(),
+        "policies": state.policies.len(),
+        "consumers": state.consumers.len(),
+    });
+    match apply(admin, Change::ReplaceAll(Box::new(state))).await {
+        applied @ (Applied::Updated | Applied::Unchanged) => {
+            let changed = matches!(applied, Applied::Updated);
+            ok(json!({"status": "ok", "changed": changed, "counts": counts}))
+        }
+        other => outcome(other, ""),
+    }
 }

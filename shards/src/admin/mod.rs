@@ -280,6 +280,8 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
             control::list_policies(admin)
         }
         (Method::Get, "/admin/policies") => ok(policies_json(&snap, &admin.reloader.control())),
+        (Method::Get, "/admin/state") => control::get_state(admin),
+        (Method::Put, "/admin/state") => control::put_state(&req.body, admin).await,
         (_, p) if control::handles(p) => control::route(req, admin).await,
         (Method::Get, "/admin/metrics/history") => ok(history::list(admin, &req.query)),
         (Method::Delete, "/admin/metrics/history") => history::clear(admin).await,
