@@ -176,8 +176,11 @@ impl Store {
              CREATE TABLE IF NOT EXISTS policies (
                  id TEXT PRIMARY KEY, api_id TEXT NOT NULL, doc TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS consumers (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+             -- Keyed by arrival, not by second: two samples can fall in one second.
              CREATE TABLE IF NOT EXISTS metrics_history (
-                 timestamp INTEGER PRIMARY KEY, sample TEXT NOT NULL);",
+                 seq INTEGER PRIMARY KEY, timestamp INTEGER NOT NULL, sample TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS metrics_history_by_time
+                 ON metrics_history (timestamp);",
         )
         .map_err(sqlite)?;
         Ok(Store {
@@ -236,7 +239,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT timestamp, sample FROM metrics_history WHERE timestamp > ?1 \
-                 ORDER BY timestamp",
+                 ORDER BY seq",
             )
             .map_err(|e| self.sqlite(e))?;
         let rows = stmt
@@ -321,7 +324,7 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(sqlite)?;
         tx.execute(
-            "INSERT OR REPLACE INTO metrics_history (timestamp, sample) VALUES (?1, ?2)",
+            "INSERT INTO metrics_history (timestamp, sample) VALUES (?1, ?2)",
             params![sample.timestamp, text],
         )
         .map_err(sqlite)?;
