@@ -113,6 +113,18 @@ fn an_api_is_served_at_once_and_its_upserts_are_idempotent() {
 
     let list = admin(&gw, "GET", "/admin/apis", Value::Null).json();
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let of_tenant = |t: &str| {
+        admin(
+            &gw,
+            "GET",
+            &format!("/admin/apis?tenant_id={t}"),
+            Value::Null,
+        )
+        .json()
+        .as_array()
+        .map(Vec::len)
+    };
+    assert_eq!((of_tenant("t1"), of_tenant("t2")), (Some(1), Some(0)));
     let routes = admin(&gw, "GET", "/admin/routes", Value::Null).json();
     assert!(
         routes
@@ -207,6 +219,14 @@ fn policies_are_enforced_and_bad_ones_change_nothing() {
         .any(|p| p["id"] == "pay-rl" && p["name"] == "pay-limit" && p["api_id"] == "pay"));
     let stored = admin(&gw, "GET", "/admin/policies?source=admin", Value::Null).json();
     assert_eq!(stored.as_array().map(Vec::len), Some(3), "{stored}");
+    let of_api = |id: &str| {
+        let path = format!("/admin/policies?source=admin&api_id={id}");
+        admin(&gw, "GET", &path, Value::Null)
+            .json()
+            .as_array()
+            .map(Vec::len)
+    };
+    assert_eq!((of_api("pay"), of_api("other")), (Some(3), Some(0)));
 
     // Every problem is named and nothing changes.
     let before = admin(&gw, "GET", "/admin/policies", Value::Null).json();

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sluice_codec::Method;
 use sluice_engine::config::control::{ApiDoc, PolicyDoc};
 
-use super::{blocking, error, invalid, ok, percent_decode, Admin, AdminRequest};
+use super::{blocking, error, invalid, ok, percent_decode, query_pairs, Admin, AdminRequest};
 use crate::reload::{Applied, Reloader};
 use crate::store::Change;
 
@@ -61,7 +61,7 @@ pub(super) async fn route(req: &AdminRequest, admin: &Admin) -> (u16, Bytes) {
     };
     match (&req.method, id) {
         (Method::Post, None) => upsert(kind, &req.body, admin).await,
-        (Method::Get, None) => list(kind, admin),
+        (Method::Get, None) => list(kind, admin, &req.query),
         (Method::Get, Some(id)) => match document(kind, &id, &admin.reloader) {
             Some(doc) => ok(doc),
             None => not_found(kind, &id),
@@ -87,15 +87,30 @@ pub(super) async fn route(req: &AdminRequest, admin: &Admin) -> (u16, Bytes) {
 }
 
 /// `GET /admin/policies?source=admin`: the stored policy documents.
-pub(super) fn list_policies(admin: &Admin) -> (u16, Bytes) {
-    list(Kind::Policies, admin)
+pub(super) fn list_policies(admin: &Admin, query: &str) -> (u16, Bytes) {
+    list(Kind::Policies, admin, query)
 }
 
-fn list(kind: Kind, admin: &Admin) -> (u16, Bytes) {
+/// Every document of `kind`, ordered by id. `?tenant_id=` keeps the APIs of one tenant;
+/// `?api_id=` the policies of one API.
+fn list(kind: Kind, admin: &Admin, query: &str) -> (u16, Bytes) {
     let state = admin.reloader.control();
+    let wanted = |name: &str| query_pairs(query).find(|(k, _)| k == name).map(|(_, v)| v);
+    let tenant = wanted("tenant_id");
+    let api_id = wanted("api_id");
     let docs: Vec<Value> = match kind {
-        Kind::Apis => state.apis.values().map(|d| json!(d)).collect(),
-        Kind::Policies => state.policies.values().map(|d| json!(d)).collect(),
+        Kind::Apis => state
+            .apis
+            .values()
+            .filter(|a| tenant.is_none() || a.tenant_id == tenant)
+            .map(|d| json!(d))
+            .collect(),
+        Kind::Policies => state
+            .policies
+            .values()
+            .filter(|p| api_id.as_ref().is_none_or(|id| &p.api_id == id))
+            .map(|d| json!(d))
+            .collect(),
         Kind::Consumers => state.consumers.values().cloned().collect(),
     };
     ok(Value::Array(docs))

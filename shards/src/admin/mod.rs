@@ -277,7 +277,7 @@ async fn route(req: &AdminRequest, admin: &Admin, shard: &Shard) -> (u16, Bytes)
         (Method::Get, "/admin/policies")
             if query_pairs(&req.query).any(|(k, v)| k == "source" && v == "admin") =>
         {
-            control::list_policies(admin)
+            control::list_policies(admin, &req.query)
         }
         (Method::Get, "/admin/policies") => ok(policies_json(&snap, &admin.reloader.control())),
         (Method::Get, "/admin/state") => control::get_state(admin),
