@@ -236,54 +236,19 @@ fn origin(text: &str) -> Result<String, String> {
     if rest.contains('@') {
         return Err(invalid("user info (user@host) is not allowed"));
     }
-    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-        let Some((ip, after)) = bracketed.split_once(']') else {
-            return Err(invalid("missing ']' after the IPv6 address"));
-        };
-        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| invalid("bad IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| invalid("expected ':port' after ']'"))?,
-            ),
-        };
-        (format!("[{ip}]"), port)
+    let auth = crate::http::authority(rest).map_err(|why| invalid(&why))?;
+    let host = if auth.ipv6 {
+        format!("[{}]", auth.host)
     } else {
-        let (host, port) = match rest.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        };
-        if port.is_some_and(|p| p.contains(':')) {
-            return Err(invalid(
-                "IPv6 addresses must be in brackets, e.g. http://[::1]:8080",
-            ));
-        }
-        if host.is_empty() {
-            return Err(invalid("missing host"));
-        }
-        if !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-        {
-            return Err(invalid(&format!("invalid host {host:?}")));
-        }
-        (host.to_ascii_lowercase(), port)
+        auth.host
     };
-    match port {
+    match auth.port {
         None => Ok(format!("{scheme}://{host}")),
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n == default_port => Err(invalid(&format!(
-                "browsers leave the default port {n} out of Origin, so it would never match; \
-                 write {scheme}://{host}"
-            ))),
-            // Digits only: `+80` parses as a u16 but is no port.
-            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(format!("{scheme}://{host}:{n}"))
-            }
-            _ => Err(invalid(&format!("invalid port {p:?}"))),
-        },
+        Some(n) if n == default_port => Err(invalid(&format!(
+            "browsers leave the default port {n} out of Origin, so it would never match; \
+             write {scheme}://{host}"
+        ))),
+        Some(n) => Ok(format!("{scheme}://{host}:{n}")),
     }
 }
 

@@ -44,18 +44,33 @@ pub(crate) fn method(text: &str) -> Result<String, String> {
 
 /// Reads a list of methods at `path`: upper-cased, each once, at least one.
 pub(crate) fn methods(list: Vec<Scalar>, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
-    if list.is_empty() {
+    let items = list
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| (error::index(path, i), item));
+    method_list(items, path, "allow", errors)
+}
+
+/// Methods given as `(field path, text)` pairs: upper-cased, each once, at least one. An
+/// empty list is refused at `path`, saying that leaving the field out would `verb` every
+/// method.
+pub(crate) fn method_list(
+    items: impl ExactSizeIterator<Item = (String, Scalar)>,
+    path: &str,
+    verb: &str,
+    errors: &mut Errors,
+) -> Option<Vec<String>> {
+    if items.len() == 0 {
         errors.add(
             path,
-            "must not be empty (leave it out to allow every method)",
+            format!("must not be empty (leave it out to {verb} every method)"),
         );
         return None;
     }
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
     let mut ok = true;
-    for (i, item) in list.iter().enumerate() {
-        let at = error::index(path, i);
-        match method(&item.0) {
+    for (at, Scalar(text)) in items {
+        match method(&text) {
             Ok(m) if out.contains(&m) => {
                 errors.add(&at, format!("method {m} is listed twice"));
                 ok = false;
@@ -111,6 +126,62 @@ pub(crate) fn prefix(text: &str) -> Result<Option<String>, String> {
         return Err(format!("path prefix {text:?} has an empty segment"));
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+/// The host and port of a URL's authority (`host`, `host:port`, `[v6]`, `[v6]:port`).
+pub(crate) struct Authority {
+    /// Lower-cased; an IPv6 address without its brackets.
+    pub host: String,
+    /// Whether `host` is an IPv6 address (written in brackets).
+    pub ipv6: bool,
+    /// The port, 1 to 65535, when one is written.
+    pub port: Option<u16>,
+}
+
+/// Splits and checks a URL authority; `Err` is the reason, for the caller's message.
+pub(crate) fn authority(text: &str) -> Result<Authority, String> {
+    let (host, ipv6, port_text) = if let Some(bracketed) = text.strip_prefix('[') {
+        let Some((ip, after)) = bracketed.split_once(']') else {
+            return Err("missing ']' after the IPv6 address".into());
+        };
+        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| "bad IPv6 address".to_string())?;
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| "expected ':port' after ']'".to_string())?,
+            ),
+        };
+        (ip.to_string(), true, port)
+    } else {
+        let (host, port) = match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        };
+        if port.is_some_and(|p| p.contains(':')) {
+            return Err("IPv6 addresses must be in brackets, e.g. http://[::1]:8080".into());
+        }
+        if host.is_empty() {
+            return Err("missing host".into());
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        {
+            return Err(format!("invalid host {host:?}"));
+        }
+        (host.to_ascii_lowercase(), false, port)
+    };
+    let port = match port_text {
+        None => None,
+        // Digits only: `+80` parses as a u16 but is no port.
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => return Err(format!("invalid port {p:?}")),
+        },
+    };
+    Ok(Authority { host, ipv6, port })
 }
 
 /// The rules every configured path shares: starts with `/`; no query, fragment, whitespace or

@@ -1,7 +1,6 @@
 //! `routes:` entries: the route path, methods, `websocket`, and the upstream with its target
 //! URL (group settings and `type: health` in `upstream.rs`).
 
-use std::net::Ipv6Addr;
 use std::time::Duration;
 
 use serde_yaml_ng::Value;
@@ -264,48 +263,8 @@ pub(crate) fn http_url(text: &str, what: &str, https: &str) -> Result<TargetUrl,
         // logs; refuse rather than silently drop them.
         return Err(invalid("user info (user@host) is not allowed"));
     }
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let Some((ip, after)) = bracketed.split_once(']') else {
-            return Err(invalid("missing ']' after the IPv6 address"));
-        };
-        let ip: Ipv6Addr = ip.parse().map_err(|_| invalid("bad IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| invalid("expected ':port' after ']'"))?,
-            ),
-        };
-        (ip.to_string(), port)
-    } else {
-        let (host, port) = match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        };
-        if port.is_some_and(|p| p.contains(':')) {
-            return Err(invalid(
-                "IPv6 addresses must be in brackets, e.g. http://[::1]:8080",
-            ));
-        }
-        if host.is_empty() {
-            return Err(invalid("missing host"));
-        }
-        if !host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-        {
-            return Err(invalid(&format!("invalid host {host:?}")));
-        }
-        (host.to_ascii_lowercase(), port)
-    };
-    let port = match port {
-        None => DEFAULT_HTTP_PORT,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n != 0 => n,
-            _ => return Err(invalid(&format!("invalid port {p:?}"))),
-        },
-    };
+    let auth = http::authority(authority).map_err(|why| invalid(&why))?;
+    let (host, port) = (auth.host, auth.port.unwrap_or(DEFAULT_HTTP_PORT));
     Ok(TargetUrl {
         scheme,
         host,
@@ -399,6 +358,7 @@ mod tests {
             ("http://x:0", "invalid port \"0\""),
             ("http://x:99999", "invalid port \"99999\""),
             ("http://x:", "invalid port \"\""),
+            ("http://x:+80", "invalid port \"+80\""),
             ("http://:80", "missing host"),
             (
                 "http://a b",

@@ -141,29 +141,7 @@ pub(crate) fn request_match(value: Value, path: &str, errors: &mut Errors) -> Op
 /// `method`: one method or a non-empty list, upper-cased, each once.
 fn methods(value: Value, path: &str, errors: &mut Errors) -> Option<Vec<String>> {
     let items = raw::one_or_list(value, path, "a method", errors)?;
-    if items.is_empty() {
-        errors.add(
-            path,
-            "must not be empty (leave it out to match every method)",
-        );
-        return None;
-    }
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for (at, Scalar(text)) in items {
-        match http::method(&text) {
-            Ok(m) if out.contains(&m) => {
-                errors.add(&at, format!("method {m} is listed twice"));
-                ok = false;
-            }
-            Ok(m) => out.push(m),
-            Err(message) => {
-                errors.add(&at, message);
-                ok = false;
-            }
-        }
-    }
-    ok.then_some(out)
+    http::method_list(items.into_iter(), path, "match", errors)
 }
 
 /// `{name: regex}` at `path`, file order: each name (a `what`, checked and normalised by

@@ -696,12 +696,7 @@ async fn stream_response(
 ) -> Result<(), RelayFail> {
     let client_stall = snap.limits.idle_timeout;
     match from {
-        ResponseFraming::None => {
-            conn.slot.arm(shard.watchdog.now() + client_stall, false);
-            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
-                .await
-                .map_err(|_| RelayFail::Downstream)
-        }
+        ResponseFraming::None => flush(conn, shard, client_stall).await,
         ResponseFraming::Length(n) => {
             let mut left = n;
             let take = (uc.rbuf.len() as u64).min(left) as usize;
@@ -711,10 +706,7 @@ async fn stream_response(
                 conn.wbuf.put_slice(&first);
                 left -= take as u64;
             }
-            conn.slot.arm(shard.watchdog.now() + client_stall, false);
-            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
-                .await
-                .map_err(|_| RelayFail::Downstream)?;
+            flush(conn, shard, client_stall).await?;
             loop {
                 let take = (uc.rbuf.len() as u64).min(left) as usize;
                 if take > 0 {
@@ -729,13 +721,7 @@ async fn stream_response(
                 if left == 0 {
                     return Ok(());
                 }
-                conn.slot.arm(
-                    idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
-                    false,
-                );
-                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot)
-                    .await
-                    .map_err(|_| RelayFail::Upstream)?;
+                read_upstream(conn, shard, uc, (deadline, idle)).await?;
             }
         }
         ResponseFraming::Chunked => {
@@ -759,20 +745,11 @@ async fn stream_response(
                         Err(_) => return Err(RelayFail::Upstream),
                     }
                 }
-                conn.slot.arm(shard.watchdog.now() + client_stall, false);
-                write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
-                    .await
-                    .map_err(|_| RelayFail::Downstream)?;
+                flush(conn, shard, client_stall).await?;
                 if done {
                     return Ok(());
                 }
-                conn.slot.arm(
-                    idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
-                    false,
-                );
-                read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot)
-                    .await
-                    .map_err(|_| RelayFail::Upstream)?;
+                read_upstream(conn, shard, uc, (deadline, idle)).await?;
             }
         }
         ResponseFraming::Close => loop {
@@ -781,10 +758,7 @@ async fn stream_response(
                 keep_copy(store, &data);
                 put_body(&mut conn.wbuf, &data, to);
             }
-            conn.slot.arm(shard.watchdog.now() + client_stall, false);
-            write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
-                .await
-                .map_err(|_| RelayFail::Downstream)?;
+            flush(conn, shard, client_stall).await?;
             conn.slot.arm(
                 idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
                 false,
@@ -795,15 +769,42 @@ async fn stream_response(
                     if to == OutFraming::Chunked {
                         encode_last_chunk(&mut conn.wbuf);
                     }
-                    conn.slot.arm(shard.watchdog.now() + client_stall, false);
-                    return write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
-                        .await
-                        .map_err(|_| RelayFail::Downstream);
+                    return flush(conn, shard, client_stall).await;
                 }
                 Err(_) => return Err(RelayFail::Upstream),
             }
         },
     }
+}
+
+/// Writes what `conn.wbuf` holds to the client, which may stall at most `stall`.
+async fn flush(
+    conn: &mut Downstream,
+    shard: &Shard,
+    stall: std::time::Duration,
+) -> Result<(), RelayFail> {
+    conn.slot.arm(shard.watchdog.now() + stall, false);
+    write_all(&mut conn.stream, &mut conn.wbuf, &conn.slot)
+        .await
+        .map_err(|_| RelayFail::Downstream)
+}
+
+/// Reads more of the upstream's body into `uc.rbuf`, within the body's `deadline` and, with
+/// an `idle` limit, no longer than that since the last bytes.
+async fn read_upstream(
+    conn: &Downstream,
+    shard: &Shard,
+    uc: &mut UpstreamConn,
+    (deadline, idle): (Instant, Option<std::time::Duration>),
+) -> Result<(), RelayFail> {
+    conn.slot.arm(
+        idle.map_or(deadline, |d| deadline.min(shard.watchdog.now() + d)),
+        false,
+    );
+    read_some(&mut uc.stream, &mut uc.rbuf, &conn.slot)
+        .await
+        .map(drop)
+        .map_err(|_| RelayFail::Upstream)
 }
 
 fn put_body(dst: &mut BytesMut, data: &[u8], to: OutFraming) {

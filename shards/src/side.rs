@@ -51,24 +51,52 @@ impl Waiters {
     }
 }
 
+impl InFlight {
+    /// Single flight per `key`: when a call for `key` is already running, waits for it and
+    /// answers `None`; otherwise answers the [`Flight`] this caller now leads.
+    async fn lead_or_wait(&self, key: &str) -> Option<Flight<'_>> {
+        let running = self.by_url.borrow().get(key).cloned();
+        if let Some(w) = running {
+            w.wait().await;
+            return None;
+        }
+        let waiters = Rc::new(Waiters::default());
+        self.by_url
+            .borrow_mut()
+            .insert(key.to_owned(), waiters.clone());
+        Some(Flight {
+            set: self,
+            key: key.to_owned(),
+            waiters,
+        })
+    }
+}
+
+/// A call that others with the same key wait for. Dropping it (when the call ends, or its
+/// task is cancelled) wakes them.
+struct Flight<'a> {
+    set: &'a InFlight,
+    key: String,
+    waiters: Rc<Waiters>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.set.by_url.borrow_mut().remove(&self.key);
+        self.waiters.finish();
+    }
+}
+
 /// Makes sure the shard's JWT state has tried to load `url` (or waits for the fetch already
 /// running). Failures are logged; the op then decides (stale keys or 502 `jwks_error`).
 pub async fn fetch_jwks(shard: &Shard, snap: &Snapshot, url: &str) {
-    let running = shard.in_flight.by_url.borrow().get(url).cloned();
-    if let Some(w) = running {
-        w.wait().await;
+    let Some(_flight) = shard.in_flight.lead_or_wait(url).await else {
         return;
-    }
+    };
     let Some(target) = snap.jwks.get(url) else {
         tracing::error!(url, "jwt-auth asked for a JWKS the snapshot does not know");
         return;
     };
-    let waiters = Rc::new(Waiters::default());
-    shard
-        .in_flight
-        .by_url
-        .borrow_mut()
-        .insert(url.to_owned(), waiters.clone());
     shard
         .state
         .jwt
@@ -92,8 +120,6 @@ pub async fn fetch_jwks(shard: &Shard, snap: &Snapshot, url: &str) {
             tracing::warn!(shard = shard.id, url, error = %e, "JWKS fetch failed; keeping the last good keys")
         }
     }
-    shard.in_flight.by_url.borrow_mut().remove(url);
-    waiters.finish();
 }
 
 async fn load(target: &FetchTarget) -> Result<KeySet, String> {
@@ -170,17 +196,9 @@ fn side_headers(target: &FetchTarget, content_type: Option<&str>) -> Vec<(String
 /// request is let through (one token installed locally) and the stall is logged.
 pub async fn lease(shard: &Shard, key: &str, owner: usize, spec: LimitSpec) {
     let flight = format!("rl:{key}");
-    let running = shard.in_flight.by_url.borrow().get(&flight).cloned();
-    if let Some(w) = running {
-        w.wait().await;
+    let Some(_flight) = shard.in_flight.lead_or_wait(&flight).await else {
         return;
-    }
-    let waiters = Rc::new(Waiters::default());
-    shard
-        .in_flight
-        .by_url
-        .borrow_mut()
-        .insert(flight.clone(), waiters.clone());
+    };
     let grant = match shard.mesh.ask(owner, key, spec).await {
         Some(g) => g,
         None => {
@@ -202,8 +220,6 @@ pub async fn lease(shard: &Shard, key: &str, owner: usize, spec: LimitSpec) {
         .limiter
         .borrow_mut()
         .install(key, spec, grant, Instant::now());
-    shard.in_flight.by_url.borrow_mut().remove(&flight);
-    waiters.finish();
 }
 
 /// Makes an `http-callout` call to the endpoint known as `key`; the answer goes back to the
